@@ -1,0 +1,221 @@
+"""Shape propagation: each layer of the built net, in Caffe's order, through its registered rule."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from blobcalc import caffe_pb2
+from blobcalc.errors import ShapeError, UsageError
+from blobcalc.graph import BlobRef, NetGraph, NetLayer
+from blobcalc.result import OK, UNKNOWN, LayerResult
+from blobcalc.shapes.registry import (
+    BlobCounts,
+    LayerContext,
+    LayerShapes,
+    RuleCheckFailed,
+    Shape,
+    ShapeUnknown,
+    count,
+    rule_for,
+)
+
+# Layers that feed the net from outside: their first axis is the batch, and --input-shape may
+# replace them by an Input layer of the given shapes (as the golden answers were made).
+SOURCE_TYPES = frozenset({"Input", "Data", "ImageData", "WindowData", "HDF5Data", "MemoryData",
+                          "DummyData"})
+
+_INT_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeOptions:
+    input_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --input-shape TOP=...
+    top_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --top-shape BLOB=...
+    batch: int | None = None  # --batch N
+
+
+def auto_top_count(layer: caffe_pb2.LayerParameter) -> int:
+    """How many tops Caffe gives a layer that declares too few (Net::Init with AutoTopBlobs)."""
+    rule = rule_for(layer.type)
+    if rule is None or not rule.counts.auto_tops:
+        return 0
+    return max(rule.counts.min_tops, rule.counts.exact_tops)
+
+
+def check_blob_counts(layer: NetLayer, counts: BlobCounts) -> None:
+    """layer.hpp CheckBlobCounts, with Caffe's messages."""
+    bottoms, tops, kind = len(layer.bottoms), len(layer.tops), layer.type
+
+    def fail(message: str) -> None:
+        raise ShapeError(layer.name, kind, f"{kind} Layer {message}")
+
+    if counts.exact_bottoms >= 0 and bottoms != counts.exact_bottoms:
+        fail(f"takes {counts.exact_bottoms} bottom blob(s) as input.")
+    if counts.min_bottoms >= 0 and bottoms < counts.min_bottoms:
+        fail(f"takes at least {counts.min_bottoms} bottom blob(s) as input.")
+    if counts.max_bottoms >= 0 and bottoms > counts.max_bottoms:
+        fail(f"takes at most {counts.max_bottoms} bottom blob(s) as input.")
+    if counts.exact_tops >= 0 and tops != counts.exact_tops:
+        fail(f"produces {counts.exact_tops} top blob(s) as output.")
+    if counts.min_tops >= 0 and tops < counts.min_tops:
+        fail(f"produces at least {counts.min_tops} top blob(s) as output.")
+    if counts.max_tops >= 0 and tops > counts.max_tops:
+        fail(f"produces at most {counts.max_tops} top blob(s) as output.")
+    if counts.equal_bottom_top and bottoms != tops:
+        fail("produces one top blob as output for each bottom blob input.")
+
+
+def check_blob_shape(layer: NetLayer, top: str, shape: Shape) -> None:
+    """Blob::Reshape: no negative axis, and the count must fit in an int."""
+    running = 1
+    for dim in shape:
+        if dim < 0:
+            raise ShapeError(layer.name, layer.type,
+                             f"top '{top}' would have shape {list(shape)}, with a negative dimension "
+                             "(Caffe: CHECK_GE(shape[i], 0) in Blob::Reshape)")
+        if running and dim > _INT_MAX // running:
+            raise ShapeError(layer.name, layer.type,
+                             f"top '{top}' of shape {list(shape)} exceeds INT_MAX elements "
+                             "(Caffe: blob size exceeds INT_MAX)")
+        running *= dim
+
+
+@dataclass(slots=True)
+class _ParamOwner:
+    layer: str
+    shape: Shape
+
+
+def _shapes_for(layer: NetLayer, given: Mapping[str, Shape]) -> tuple[Shape, ...] | None:
+    if layer.tops and all(top in given for top in layer.tops):
+        return tuple(given[top] for top in layer.tops)
+    return None
+
+
+def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[LayerResult, ...]:
+    """Run every layer's rule in order; unknown shapes flow downstream as unknown, by name."""
+    _check_option_names(graph, options)
+    shapes: dict[BlobRef, Shape | None] = {}
+    origin_of_unknown: dict[BlobRef, str] = {}
+    param_owners: dict[str, _ParamOwner] = {}
+    results: list[LayerResult] = []
+    for layer in graph.layers:
+        result = _one_layer(layer, phase, options, shapes, origin_of_unknown)
+        result = _apply_param_sharing(layer, result, param_owners)
+        for ref, shape in zip(layer.top_refs, result.top_shapes):
+            shapes[ref] = shape
+            if shape is None:
+                origin_of_unknown[ref] = layer.name
+        results.append(result)
+    return tuple(results)
+
+
+def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
+    source_tops = {top for layer in graph.layers if layer.type in SOURCE_TYPES for top in layer.tops}
+    for name in options.input_shapes:
+        if name not in source_tops:
+            raise UsageError(f"--input-shape names '{name}', which is not a top of an input or data layer "
+                             "in this phase (use --top-shape for other blobs)")
+    all_tops = {top for layer in graph.layers for top in layer.tops}
+    for name in options.top_shapes:
+        if name not in all_tops:
+            raise UsageError(f"--top-shape names '{name}', which no layer in this phase produces")
+
+
+def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
+               origin_of_unknown: dict[BlobRef, str]) -> LayerResult:
+    def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
+             reason: str = "", replaced: str = "", notes: tuple[str, ...] = ()) -> LayerResult:
+        return LayerResult(layer.index, layer.name, "Input" if replaced else layer.type, layer.bottoms,
+                           layer.tops, tops, params, (False,) * len(params), layer.in_place,
+                           layer.auto_split, status, reason, replaced, notes)
+
+    unknown_tops = (None,) * len(layer.tops)
+    rule = rule_for(layer.type)
+    is_source = layer.type in SOURCE_TYPES
+    if is_source:
+        given = _shapes_for(layer, options.input_shapes)
+        if given is not None:
+            replaced = "" if layer.type == "Input" else layer.type
+            return make(OK, _with_batch(given, options.batch), replaced=replaced,
+                        notes=(f"{layer.type} layer replaced by an Input layer of the given shapes",)
+                        if replaced else ())
+    if rule is not None:
+        check_blob_counts(layer, rule.counts)
+    bottom_shapes: list[Shape] = []
+    for name, ref in zip(layer.bottoms, layer.bottom_refs):
+        shape = shapes.get(ref)
+        if shape is None:
+            return make(UNKNOWN, unknown_tops,
+                        reason=f"bottom '{name}' has an unknown shape (from layer "
+                               f"'{origin_of_unknown.get(ref, '?')}')")
+        bottom_shapes.append(shape)
+    if rule is None:
+        given = _shapes_for(layer, options.top_shapes)
+        if given is not None:
+            return make(OK, given, notes=("top shapes given by --top-shape",))
+        return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
+    context = LayerContext(layer.param, tuple(bottom_shapes), phase, len(layer.tops))
+    try:
+        answer: LayerShapes = rule.compute(context)
+    except ShapeUnknown as exc:
+        given = _shapes_for(layer, {**options.top_shapes, **options.input_shapes})
+        if given is not None:
+            return make(OK, _with_batch(given, options.batch) if is_source else given,
+                        notes=("top shapes given on the command line",))
+        return make(UNKNOWN, unknown_tops, reason=str(exc))
+    except RuleCheckFailed as exc:
+        raise ShapeError(layer.name, layer.type, str(exc)) from None
+    tops = answer.top_shapes
+    if is_source:
+        partial = {top: options.input_shapes[top] for top in layer.tops if top in options.input_shapes}
+        tops = tuple(partial.get(top, shape) for top, shape in zip(layer.tops, tops))
+        tops = _with_batch(tops, options.batch)
+    for top, shape in zip(layer.tops, tops):
+        check_blob_shape(layer, top, shape)
+    return make(OK, tops, answer.param_shapes, notes=answer.notes)
+
+
+def _with_batch(shapes: tuple[Shape, ...], batch: int | None) -> tuple[Shape, ...]:
+    if batch is None:
+        return shapes
+    return tuple((batch, *shape[1:]) if shape else shape for shape in shapes)
+
+
+def _no_rule_reason(layer: NetLayer) -> str:
+    if layer.type == "Python":
+        python = layer.param.python_param
+        return (f"Python layer {python.module}.{python.layer} is never imported; give its tops with "
+                "--top-shape BLOB=d0,d1,...")
+    return f"no shape rule for layer type '{layer.type}'; give its tops with --top-shape BLOB=d0,d1,..."
+
+
+def _apply_param_sharing(layer: NetLayer, result: LayerResult,
+                         owners: dict[str, _ParamOwner]) -> LayerResult:
+    """net.cpp AppendParam: a named ParamSpec shares the blob of the first layer that used the name."""
+    specs = layer.param.param
+    if not result.known:
+        return result
+    if len(specs) > len(result.param_shapes):
+        raise ShapeError(layer.name, layer.type,
+                         f"Too many params specified for layer {layer.name} ({len(specs)} param entries "
+                         f"for {len(result.param_shapes)} parameter blobs)")
+    shared: list[bool] = []
+    for i, shape in enumerate(result.param_shapes):
+        name = specs[i].name if i < len(specs) else ""
+        owner = owners.get(name) if name else None
+        if owner is None:
+            if name:
+                owners[name] = _ParamOwner(layer.name, shape)
+            shared.append(False)
+            continue
+        permissive = specs[i].share_mode == caffe_pb2.ParamSpec.PERMISSIVE
+        matches = (count(owner.shape) == count(shape)) if permissive else owner.shape == shape
+        if not matches:
+            what = "count" if permissive else "shape"
+            raise ShapeError(layer.name, layer.type,
+                             f"Cannot share param '{name}' owned by layer '{owner.layer}' with layer "
+                             f"'{layer.name}'; {what} mismatch. Owner layer param shape is "
+                             f"{list(owner.shape)}; sharing layer shape is {list(shape)}")
+        shared.append(True)
+    return replace(result, param_shared=tuple(shared))

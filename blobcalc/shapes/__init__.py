@@ -1,0 +1,1 @@
+"""Shape propagation rules, one per Caffe layer type, kept in a registry."""

@@ -1,0 +1,129 @@
+"""The shape-rule registry: one rule per Caffe layer type string, with its blob-count contract."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from blobcalc import caffe_pb2
+
+Shape = tuple[int, ...]
+
+
+class RuleCheckFailed(Exception):
+    """Raised by a rule when Caffe would fail a CHECK; the propagator adds the layer's name."""
+
+
+class ShapeUnknown(Exception):
+    """Raised by a rule when the shape depends on data we never read (e.g. a database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerContext:
+    """What a rule may look at: the upgraded layer, its bottom shapes and the phase."""
+
+    layer: caffe_pb2.LayerParameter
+    bottom_shapes: tuple[Shape, ...]
+    phase: int  # caffe_pb2.TRAIN or caffe_pb2.TEST
+    num_tops: int  # tops after Caffe added automatic ones
+
+    @property
+    def bottom(self) -> Shape:
+        return self.bottom_shapes[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LayerShapes:
+    """A rule's answer: one shape per top, one shape per parameter blob Caffe allocates."""
+
+    top_shapes: tuple[Shape, ...]
+    param_shapes: tuple[Shape, ...] = ()
+    # Assumptions the rule had to make (e.g. channels of a database we never open).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BlobCounts:
+    """Caffe's ExactNum/Min/Max Bottom/Top Blobs; -1 means no constraint (as in layer.hpp)."""
+
+    exact_bottoms: int = -1
+    min_bottoms: int = -1
+    max_bottoms: int = -1
+    exact_tops: int = -1
+    min_tops: int = -1
+    max_tops: int = -1
+    equal_bottom_top: bool = False
+    auto_tops: bool = False  # Caffe's AutoTopBlobs: missing tops are created anonymously
+
+
+RuleFn = Callable[[LayerContext], LayerShapes]
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeRule:
+    layer_type: str
+    compute: RuleFn
+    counts: BlobCounts
+
+
+_RULES: dict[str, ShapeRule] = {}
+
+
+def shape_rule(*layer_types: str, counts: BlobCounts | None = None) -> Callable[[RuleFn], RuleFn]:
+    """Register `fn` as the rule for each Caffe type string in `layer_types`."""
+
+    def register(fn: RuleFn) -> RuleFn:
+        for layer_type in layer_types:
+            if layer_type in _RULES:
+                raise ValueError(f"two shape rules for layer type {layer_type!r}")
+            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts())
+        return fn
+
+    return register
+
+
+def rule_for(layer_type: str) -> ShapeRule | None:
+    _load_builtin_rules()
+    return _RULES.get(layer_type)
+
+
+def registered_types() -> tuple[str, ...]:
+    _load_builtin_rules()
+    return tuple(sorted(_RULES))
+
+
+def check(condition: bool, reason: str) -> None:
+    """Fail the way a Caffe CHECK in LayerSetUp/Reshape would."""
+    if not condition:
+        raise RuleCheckFailed(reason)
+
+
+def canonical_axis(axis: int, num_axes: int) -> int:
+    """Blob::CanonicalAxisIndex: negative axes count from the end; out of range fails."""
+    check(-num_axes <= axis < num_axes,
+          f"axis {axis} out of range for a {num_axes}-axis blob")
+    return axis + num_axes if axis < 0 else axis
+
+
+def count(shape: Shape, start: int = 0, end: int | None = None) -> int:
+    """Blob::count over axes [start, end): the product of those dimensions, 1 for none."""
+    total = 1
+    for dim in shape[start:end]:
+        total *= dim
+    return total
+
+
+_loaded = False
+
+
+def _load_builtin_rules() -> None:
+    # Importing the rule modules runs their @shape_rule decorators.
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from blobcalc.shapes import builtin  # noqa: F401
+
+
+def trunc_div(numerator: int, denominator: int) -> int:
+    """C++ integer division (truncates toward zero), which Caffe's size formulas use."""
+    quotient = abs(numerator) // abs(denominator)
+    return quotient if (numerator >= 0) == (denominator > 0) else -quotient

@@ -1,0 +1,132 @@
+"""Convolution, Deconvolution and Pooling: sliding-window layers over N spatial axes."""
+from __future__ import annotations
+
+import math
+import struct
+
+from blobcalc import caffe_pb2
+from blobcalc.shapes.geometry import Window, conv_output_size, conv_window, deconv_output_size
+from blobcalc.shapes.registry import (
+    BlobCounts,
+    LayerContext,
+    LayerShapes,
+    Shape,
+    canonical_axis,
+    check,
+    shape_rule,
+)
+
+_CONV_COUNTS = BlobCounts(min_bottoms=1, min_tops=1, equal_bottom_top=True)
+
+
+def _conv_like(ctx: LayerContext, reverse: bool) -> LayerShapes:
+    """base_conv_layer.cpp LayerSetUp/Reshape; `reverse` is Deconvolution's reverse_dimensions()."""
+    param = ctx.layer.convolution_param
+    bottom = ctx.bottom
+    channel_axis = canonical_axis(param.axis, len(bottom))
+    num_spatial = len(bottom) - channel_axis - 1
+    window = conv_window(param, num_spatial)
+    channels = bottom[channel_axis]
+    num_output = param.num_output
+    check(num_output > 0, "num_output must be greater than 0 (CHECK_GT(num_output_, 0))")
+    check(param.group > 0, "group must be greater than 0")
+    check(channels % param.group == 0,
+          f"{channels} input channels are not a multiple of group {param.group} "
+          "(CHECK_EQ(channels_ % group_, 0))")
+    check(num_output % param.group == 0, "Number of output should be multiples of group.")
+    for other in ctx.bottom_shapes[1:]:
+        check(other == bottom, "All inputs must have the same shape.")
+    out_channels, in_channels = (channels, num_output) if reverse else (num_output, channels)
+    weight: Shape = (out_channels, in_channels // param.group, *window.kernel)
+    params = (weight, (num_output,)) if param.bias_term else (weight,)
+    size_of = deconv_output_size if reverse else conv_output_size
+    spatial = tuple(
+        size_of(bottom[channel_axis + 1 + i], window.kernel[i], window.stride[i], window.pad[i],
+                window.dilation[i])
+        for i in range(num_spatial))
+    top: Shape = (*bottom[:channel_axis], num_output, *spatial)
+    return LayerShapes((top,) * len(ctx.bottom_shapes), params)
+
+
+@shape_rule("Convolution", counts=_CONV_COUNTS)
+def convolution(ctx: LayerContext) -> LayerShapes:
+    return _conv_like(ctx, reverse=False)
+
+
+@shape_rule("Deconvolution", counts=_CONV_COUNTS)
+def deconvolution(ctx: LayerContext) -> LayerShapes:
+    return _conv_like(ctx, reverse=True)
+
+
+def _float32(value: float) -> float:
+    result: float = struct.unpack("f", struct.pack("f", value))[0]
+    return result
+
+
+def pooled_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool, clip: bool) -> int:
+    """pooling_layer.cpp Reshape: ceil (CEIL, the default) or floor of a float division, plus one,
+    then one less when the last window would start inside the padding (the pad clip, which Caffe
+    applies to both axes as soon as either has padding: `clip`)."""
+    # Caffe divides in float: static_cast<float>(size + 2 * pad - kernel) / stride.
+    quotient = _float32(_float32(size + 2 * pad - kernel) / _float32(stride))
+    pooled = (math.ceil(quotient) if ceil_mode else math.floor(quotient)) + 1
+    if clip:
+        if (pooled - 1) * stride >= size + pad:
+            pooled -= 1
+        check((pooled - 1) * stride < size + pad,
+              "the last pooling window starts in the padding (CHECK_LT((pooled - 1) * stride, size + pad))")
+    return pooled
+
+
+def pooling_window(param: caffe_pb2.PoolingParameter, bottom: Shape) -> Window:
+    """pooling_layer.cpp LayerSetUp: kernel_size OR kernel_h/w, pad OR pad_h/w, stride OR stride_h/w."""
+    has = param.HasField
+    if param.global_pooling:
+        check(not (has("kernel_size") or has("kernel_h") or has("kernel_w")),
+              "With Global_pooling: true Filter size cannot specified")
+    else:
+        check((not has("kernel_size")) != (not (has("kernel_h") and has("kernel_w"))),
+              "Filter size is kernel_size OR kernel_h and kernel_w; not both")
+        check(has("kernel_size") or (has("kernel_h") and has("kernel_w")),
+              "For non-square filters both kernel_h and kernel_w are required.")
+    check((not has("pad") and has("pad_h") and has("pad_w")) or (not has("pad_h") and not has("pad_w")),
+          "pad is pad OR pad_h and pad_w are required.")
+    check((not has("stride") and has("stride_h") and has("stride_w"))
+          or (not has("stride_h") and not has("stride_w")),
+          "Stride is stride OR stride_h and stride_w are required.")
+    if param.global_pooling:
+        kernel = (bottom[2], bottom[3])
+    elif has("kernel_size"):
+        kernel = (param.kernel_size, param.kernel_size)
+    else:
+        kernel = (param.kernel_h, param.kernel_w)
+    check(kernel[0] > 0, "Filter dimensions cannot be zero.")
+    check(kernel[1] > 0, "Filter dimensions cannot be zero.")
+    pad = (param.pad, param.pad) if not has("pad_h") else (param.pad_h, param.pad_w)
+    stride = (param.stride, param.stride) if not has("stride_h") else (param.stride_h, param.stride_w)
+    if param.global_pooling:
+        check(pad == (0, 0) and stride == (1, 1), "With Global_pooling: true; only pad = 0 and stride = 1")
+    if pad != (0, 0):
+        check(param.pool in (caffe_pb2.PoolingParameter.AVE, caffe_pb2.PoolingParameter.MAX),
+              "Padding implemented only for average and max pooling.")
+        check(pad[0] < kernel[0] and pad[1] < kernel[1],
+              f"pad {pad} must be smaller than the kernel {kernel} (CHECK_LT(pad, kernel))")
+    check(stride[0] > 0 and stride[1] > 0, "stride must be greater than 0 (Caffe would divide by zero)")
+    return Window(kernel, stride, pad, (1, 1))
+
+
+@shape_rule("Pooling", counts=BlobCounts(exact_bottoms=1, min_tops=1, max_tops=2))
+def pooling(ctx: LayerContext) -> LayerShapes:
+    param = ctx.layer.pooling_param
+    is_max = param.pool == caffe_pb2.PoolingParameter.MAX
+    # MaxTopBlobs is 2 only for MAX pooling (the second top is the argmax mask).
+    check(is_max or ctx.num_tops == 1, "Pooling Layer produces at most 1 top blob(s) as output.")
+    bottom = ctx.bottom
+    check(len(bottom) == 4, "Input must have 4 axes, corresponding to (num, channels, height, width)")
+    window = pooling_window(param, bottom)
+    ceil_mode = param.round_mode == caffe_pb2.PoolingParameter.CEIL
+    clip = any(window.pad)
+    spatial = tuple(pooled_size(bottom[2 + i], window.kernel[i], window.stride[i], window.pad[i], ceil_mode,
+                                clip) for i in range(2))
+    top: Shape = (bottom[0], bottom[1], *spatial)
+    return LayerShapes((top,) * ctx.num_tops)
