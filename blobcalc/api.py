@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import InputFileError, UsageError
+from blobcalc.forks import fork_fields_used
 from blobcalc.graph import build_graph
 from blobcalc.netstate import PHASES, build_state, filter_layers
 from blobcalc.parse import parse_net, read_text
@@ -56,4 +57,5 @@ def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST"
     options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch)
     results = propagate(graph, PHASES[phase], options)
     return NetAnalysis(source, upgraded.net.name, upgraded.era, phase, level, tuple(sorted(state.stages)),
-                       results, graph.input_blobs, graph.output_blobs, upgraded.notices, graph)
+                       results, graph.input_blobs, graph.output_blobs, upgraded.notices, graph,
+                       fork_fields_used(net))

@@ -102,7 +102,7 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
     for layer in graph.layers:
         result = _one_layer(layer, phase, options, shapes, origin_of_unknown)
         result = _apply_param_sharing(layer, result, param_owners)
-        for ref, shape in zip(layer.top_refs, result.top_shapes):
+        for ref, shape in zip(layer.top_refs, result.top_shapes, strict=True):
             shapes[ref] = shape
             if shape is None:
                 origin_of_unknown[ref] = layer.name
@@ -143,7 +143,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     if rule is not None:
         check_blob_counts(layer, rule.counts)
     bottom_shapes: list[Shape] = []
-    for name, ref in zip(layer.bottoms, layer.bottom_refs):
+    for name, ref in zip(layer.bottoms, layer.bottom_refs, strict=True):
         shape = shapes.get(ref)
         if shape is None:
             return make(UNKNOWN, unknown_tops,
@@ -169,9 +169,9 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     tops = answer.top_shapes
     if is_source:
         partial = {top: options.input_shapes[top] for top in layer.tops if top in options.input_shapes}
-        tops = tuple(partial.get(top, shape) for top, shape in zip(layer.tops, tops))
+        tops = tuple(partial.get(top, shape) for top, shape in zip(layer.tops, tops, strict=True))
         tops = _with_batch(tops, options.batch)
-    for top, shape in zip(layer.tops, tops):
+    for top, shape in zip(layer.tops, tops, strict=True):
         check_blob_shape(layer, top, shape)
     return make(OK, tops, answer.param_shapes, notes=answer.notes)
 

@@ -39,7 +39,7 @@ class LayerResult:
     @property
     def param_count(self) -> int:
         """Elements of the parameter blobs this layer owns (shared ones are counted by their owner)."""
-        return sum(count(shape) for shape, shared in zip(self.param_shapes, self.param_shared)
+        return sum(count(shape) for shape, shared in zip(self.param_shapes, self.param_shared, strict=True)
                    if not shared)
 
 
@@ -56,6 +56,7 @@ class NetAnalysis:
     output_blobs: tuple[str, ...]
     notices: tuple[str, ...]
     graph: NetGraph
+    fork_fields: tuple[str, ...] = ()  # fields of our schema that BVLC Caffe lacks, as used by the file
 
     @property
     def partial(self) -> bool:
@@ -72,6 +73,18 @@ class NetAnalysis:
         from blobcalc.shapes.registry import rule_for
 
         return tuple(sorted({layer.type for layer in self.layers if rule_for(layer.type) is None}))
+
+    @property
+    def fork_types(self) -> tuple[tuple[str, str], ...]:
+        """(type, fork) for each layer type that BVLC Caffe does not register but a fork does."""
+        from blobcalc.shapes.registry import BVLC, rule_for
+
+        found = {}
+        for layer in self.layers:
+            rule = rule_for(layer.type)
+            if rule is not None and rule.origin != BVLC:
+                found[layer.type] = rule.origin
+        return tuple(sorted(found.items()))
 
     @property
     def param_count(self) -> int:

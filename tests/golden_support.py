@@ -51,7 +51,7 @@ def differences(golden: dict[str, Any], analysis: NetAnalysis) -> list[str]:
     diffs = []
     if len(have) != len(want):
         diffs.append(f"{len(have)} layers, Caffe built {len(want)}")
-    for i, (g, b) in enumerate(zip(want, have)):
+    for i, (g, b) in enumerate(zip(want, have, strict=False)):
         where = f"layer #{i} {g['name']!r}"
         for key in ("name", "type", "tops", "top_shapes", "param_shapes"):
             if b[key] != g[key]:

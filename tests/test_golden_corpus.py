@@ -36,5 +36,5 @@ def test_refused_by_caffe_is_refused_or_flagged(row: dict[str, str]) -> None:
                            stages=[row["stage"]] if row["stage"] else [], input_shapes=input_shapes(row))
     except BlobcalcError:
         return
-    assert analysis.partial or analysis.unsupported_types, (
+    assert analysis.partial or analysis.unsupported_types or analysis.fork_types or analysis.fork_fields, (
         f"Caffe refused this net ({row['error'][:200]}) but we gave complete figures")

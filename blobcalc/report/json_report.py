@@ -51,6 +51,8 @@ def as_dict(analysis: NetAnalysis) -> dict[str, Any]:
         "caffe_memory_required_bytes": total.caffe_memory_required_bytes,
         "partial": total.partial,
         "unsupported_types": list(analysis.unsupported_types),
+        "fork_types": {layer_type: origin for layer_type, origin in analysis.fork_types},
+        "fork_fields": list(analysis.fork_fields),
         "unknown_layers": [layer.name for layer in analysis.unknown_layers],
         "notices": list(analysis.notices),
     }

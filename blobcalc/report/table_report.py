@@ -27,7 +27,7 @@ def render(analysis: NetAnalysis) -> str:
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     out = [f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   format: {analysis.era}   "
            f"phase: {analysis.phase}", "", fmt(HEADERS), fmt(["-" * w for w in widths])]
@@ -40,6 +40,10 @@ def render(analysis: NetAnalysis) -> str:
             f"({human_bytes(total.caffe_memory_required_bytes)}){marker}"]
     for layer in analysis.unknown_layers:
         out.append(f"unknown: layer '{layer.name}' ({layer.type}): {layer.reason}")
+    out += [f"notice: layer type '{layer_type}' is not in BVLC Caffe; it comes from the {origin}"
+            for layer_type, origin in analysis.fork_types]
+    out += [f"notice: field {name} is not in BVLC Caffe, which refuses this file"
+            for name in analysis.fork_fields]
     out += [f"notice: {notice}" for notice in analysis.notices]
     for layer in analysis.layers:
         out += [f"note: layer '{layer.name}': {note}" for note in layer.notes]

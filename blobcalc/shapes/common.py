@@ -1,4 +1,5 @@
-"""Structural layers: InnerProduct, Concat, Slice, Eltwise, Split, Flatten, Reshape, Softmax, Crop, Silence."""
+"""Structural layers: InnerProduct, Concat, Slice, Eltwise, Split, Flatten, Reshape, Softmax, Crop,
+Silence."""
 from __future__ import annotations
 
 from blobcalc import caffe_pb2
@@ -169,9 +170,10 @@ def reshape(ctx: LayerContext) -> LayerShapes:
               f"bottom count ({count(bottom)}) must be divisible by the product of the specified "
               f"dimensions ({explicit})")
         top[start + inferred[0]] = count(bottom) // explicit
-    check(count(top) == count(bottom),
-          f"output count must match input count ({count(top)} vs {count(bottom)})")
-    return LayerShapes((tuple(top),))
+    result = tuple(top)
+    check(count(result) == count(bottom),
+          f"output count must match input count ({count(result)} vs {count(bottom)})")
+    return LayerShapes((result,))
 
 
 @shape_rule("Softmax", counts=BlobCounts(exact_bottoms=1, exact_tops=1))

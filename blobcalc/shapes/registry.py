@@ -58,24 +58,30 @@ class BlobCounts:
 RuleFn = Callable[[LayerContext], LayerShapes]
 
 
+BVLC = "BVLC Caffe"
+
+
 @dataclass(frozen=True, slots=True)
 class ShapeRule:
     layer_type: str
     compute: RuleFn
     counts: BlobCounts
+    origin: str = BVLC  # which Caffe registers this type, e.g. "SSD fork (weiliu89/caffe)"
 
 
 _RULES: dict[str, ShapeRule] = {}
 
 
-def shape_rule(*layer_types: str, counts: BlobCounts | None = None) -> Callable[[RuleFn], RuleFn]:
-    """Register `fn` as the rule for each Caffe type string in `layer_types`."""
+def shape_rule(*layer_types: str, counts: BlobCounts | None = None,
+               origin: str = BVLC) -> Callable[[RuleFn], RuleFn]:
+    """Register `fn` as the rule for each Caffe type string in `layer_types`; `origin` names the
+    Caffe fork that defines the type when BVLC Caffe does not."""
 
     def register(fn: RuleFn) -> RuleFn:
         for layer_type in layer_types:
             if layer_type in _RULES:
                 raise ValueError(f"two shape rules for layer type {layer_type!r}")
-            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts())
+            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin)
         return fn
 
     return register

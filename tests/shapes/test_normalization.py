@@ -76,6 +76,7 @@ def test_neuron_layers_keep_shape(kind: str) -> None:
 
 def test_prelu_slopes() -> None:
     assert apply_rule(layer("PReLU"), [(2, 3, 4, 5)]).param_shapes == ((3,),)
-    assert apply_rule(layer("PReLU", "prelu_param { channel_shared: true }"), [(2, 3, 4, 5)]).param_shapes == ((),)
+    shared = apply_rule(layer("PReLU", "prelu_param { channel_shared: true }"), [(2, 3, 4, 5)])
+    assert shared.param_shapes == ((),)
     with pytest.raises(RuleCheckFailed, match="Number of axes of bottom blob must be >=2"):
         apply_rule(layer("PReLU"), [(5,)])

@@ -1,0 +1,22 @@
+"""The CLI's subcommands: each module adds its parser and runs it; cli.py only dispatches."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    help: str
+
+
+def all_commands() -> tuple[Command, ...]:
+    from blobcalc.commands import analyze_cmd
+
+    modules: tuple[ModuleType, ...] = (analyze_cmd,)
+    return tuple(module.COMMAND for module in modules)

@@ -1,0 +1,48 @@
+"""Options shared by several subcommands (net state, input shapes) and their parsing."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from blobcalc.errors import UsageError
+from blobcalc.shapes.registry import Shape
+
+
+def parse_shape_option(text: str, option: str) -> tuple[str, Shape]:
+    """'data=1,3,224,224' → ('data', (1, 3, 224, 224)); an empty shape after '=' is a scalar."""
+    name, sep, dims = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"{option} takes NAME=d0,d1,... (got {text!r})")
+    try:
+        shape = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: dimensions must be whole numbers separated by commas") from None
+    if any(d < 0 for d in shape):
+        raise UsageError(f"{option} {text!r}: dimensions cannot be negative")
+    return name, shape
+
+
+def shape_map(values: Sequence[str] | None, option: str) -> dict[str, Shape]:
+    return dict(parse_shape_option(v, option) for v in values or ())
+
+
+def add_net_options(parser: argparse.ArgumentParser) -> None:
+    """--phase/--level/--stage/--batch/--input-shape/--top-shape, as `analyze` takes them."""
+    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TEST",
+                        help="which layers to keep, by their include/exclude rules (default TEST)")
+    parser.add_argument("--level", type=int, default=0, help="net state level (default 0)")
+    parser.add_argument("--stage", action="append", default=[], help="net state stage (repeatable)")
+    parser.add_argument("--batch", type=int, help="set the first dimension of every input")
+    parser.add_argument("--input-shape", action="append", metavar="TOP=d0,d1,...",
+                        help="shape of an input or data layer top (repeatable); a data layer whose "
+                             "tops are all given becomes an Input layer")
+    parser.add_argument("--top-shape", action="append", metavar="BLOB=d0,d1,...",
+                        help="shape of a top no rule can infer, e.g. of a Python layer (repeatable)")
+
+
+def net_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of blobcalc.analyze() given by add_net_options' flags."""
+    return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": args.batch,
+            "input_shapes": shape_map(args.input_shape, "--input-shape"),
+            "top_shapes": shape_map(args.top_shape, "--top-shape")}

@@ -1,0 +1,32 @@
+"""Which fork-only fields a parsed message uses, read from our schema's `(caffe.fork)` field option."""
+from __future__ import annotations
+
+from google.protobuf import descriptor, message
+
+from blobcalc import caffe_pb2
+
+_FORK_OPTION = caffe_pb2.fork
+
+
+def field_fork(field: descriptor.FieldDescriptor) -> str:
+    """The fork that defines `field`, or "" for a BVLC Caffe field."""
+    options = field.GetOptions()
+    return str(options.Extensions[_FORK_OPTION]) if options.HasExtension(_FORK_OPTION) else ""
+
+
+def fork_fields_used(root: message.Message) -> tuple[str, ...]:
+    """'Message.field (fork)' for every fork-only field set anywhere in `root`, sorted, once each."""
+    found: set[str] = set()
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        for field, value in current.ListFields():
+            fork = field_fork(field)
+            if fork:
+                found.add(f"{field.containing_type.name}.{field.name} ({fork})")
+            if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+                if field.label == descriptor.FieldDescriptor.LABEL_REPEATED:
+                    pending.extend(value)
+                else:
+                    pending.append(value)
+    return tuple(sorted(found))
