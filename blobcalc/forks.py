@@ -25,8 +25,8 @@ def fork_fields_used(root: message.Message) -> tuple[str, ...]:
             if fork:
                 found.add(f"{field.containing_type.name}.{field.name} ({fork})")
             if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
-                if field.label == descriptor.FieldDescriptor.LABEL_REPEATED:
-                    pending.extend(value)
-                else:
+                if isinstance(value, message.Message):
                     pending.append(value)
+                else:  # a repeated message field
+                    pending.extend(value)
     return tuple(sorted(found))

@@ -14,15 +14,11 @@ from blobcalc.shapes.registry import (
     LayerShapes,
     RuleCheckFailed,
     Shape,
+    ShapeRule,
     ShapeUnknown,
     count,
-    rule_for,
+    rule_for_layer,
 )
-
-# Layers that feed the net from outside: their first axis is the batch, and --input-shape may
-# replace them by an Input layer of the given shapes (as the golden answers were made).
-SOURCE_TYPES = frozenset({"Input", "Data", "ImageData", "WindowData", "HDF5Data", "MemoryData",
-                          "DummyData"})
 
 _INT_MAX = 2**31 - 1
 
@@ -36,7 +32,7 @@ class ShapeOptions:
 
 def auto_top_count(layer: caffe_pb2.LayerParameter) -> int:
     """How many tops Caffe gives a layer that declares too few (Net::Init with AutoTopBlobs)."""
-    rule = rule_for(layer.type)
+    rule = rule_for_layer(layer)
     if rule is None or not rule.counts.auto_tops:
         return 0
     return max(rule.counts.min_tops, rule.counts.exact_tops)
@@ -111,7 +107,8 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
 
 
 def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
-    source_tops = {top for layer in graph.layers if layer.type in SOURCE_TYPES for top in layer.tops}
+    source_tops = {top for layer in graph.layers if _is_source(rule_for_layer(layer.param))
+                   for top in layer.tops}
     for name in options.input_shapes:
         if name not in source_tops:
             raise UsageError(f"--input-shape names '{name}', which is not a top of an input or data layer "
@@ -124,15 +121,19 @@ def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
 
 def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
                origin_of_unknown: dict[BlobRef, str]) -> LayerResult:
+    rule = rule_for_layer(layer.param)
+    python = layer.param.python_param
+    python_layer = f"{python.module}.{python.layer}" if layer.type == "Python" else ""
+
     def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
              reason: str = "", replaced: str = "", notes: tuple[str, ...] = ()) -> LayerResult:
         return LayerResult(layer.index, layer.name, "Input" if replaced else layer.type, layer.bottoms,
                            layer.tops, tops, params, (False,) * len(params), layer.in_place,
-                           layer.auto_split, status, reason, replaced, notes)
+                           layer.auto_split, status, reason, replaced, notes,
+                           rule.origin if rule is not None else "", python_layer)
 
     unknown_tops = (None,) * len(layer.tops)
-    rule = rule_for(layer.type)
-    is_source = layer.type in SOURCE_TYPES
+    is_source = _is_source(rule)
     if is_source:
         given = _shapes_for(layer, options.input_shapes)
         if given is not None:
@@ -174,6 +175,12 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     for top, shape in zip(layer.tops, tops, strict=True):
         check_blob_shape(layer, top, shape)
     return make(OK, tops, answer.param_shapes, notes=answer.notes)
+
+
+def _is_source(rule: ShapeRule | None) -> bool:
+    # Data and input layers: their first axis is the batch, and --input-shape may replace them by
+    # an Input layer of the given shapes (as the golden answers were made).
+    return rule is not None and rule.source
 
 
 def _with_batch(shapes: tuple[Shape, ...], batch: int | None) -> tuple[Shape, ...]:

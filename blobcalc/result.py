@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blobcalc.graph import NetGraph
-from blobcalc.shapes.registry import Shape, count
+from blobcalc.shapes.registry import BVLC, Shape, count
 
 OK = "ok"
 UNKNOWN = "unknown"  # no rule, a rule that needs data we never read, or an unknown bottom upstream
@@ -26,6 +26,8 @@ class LayerResult:
     reason: str = ""  # why the layer is unknown
     replaced_type: str = ""  # the data layer type an --input-shape replaced by an Input layer
     notes: tuple[str, ...] = ()
+    origin: str = ""  # who defines the layer's rule: "BVLC Caffe", a fork, or "" for no rule
+    python_layer: str = ""  # "module.layer" of a Python layer (never imported)
 
     @property
     def known(self) -> bool:
@@ -69,24 +71,22 @@ class NetAnalysis:
 
     @property
     def unsupported_types(self) -> tuple[str, ...]:
-        """Layer types with no shape rule, by name (never silently counted as zero)."""
-        from blobcalc.shapes.registry import rule_for
-
-        return tuple(sorted({layer.type for layer in self.layers if rule_for(layer.type) is None}))
+        """Layer types (a Python layer as Python:module.layer) with no shape rule, by name: never
+        silently counted as zero."""
+        return tuple(sorted({_type_label(layer) for layer in self.layers if not layer.origin}))
 
     @property
     def fork_types(self) -> tuple[tuple[str, str], ...]:
         """(type, fork) for each layer type that BVLC Caffe does not register but a fork does."""
-        from blobcalc.shapes.registry import BVLC, rule_for
-
-        found = {}
-        for layer in self.layers:
-            rule = rule_for(layer.type)
-            if rule is not None and rule.origin != BVLC:
-                found[layer.type] = rule.origin
+        found = {_type_label(layer): layer.origin for layer in self.layers
+                 if layer.origin and layer.origin != BVLC}
         return tuple(sorted(found.items()))
 
     @property
     def param_count(self) -> int:
         """Unique learnable parameter elements, as Caffe's Net::learnable_params()."""
         return sum(layer.param_count for layer in self.layers)
+
+
+def _type_label(layer: LayerResult) -> str:
+    return f"Python:{layer.python_layer}" if layer.type == "Python" else layer.type

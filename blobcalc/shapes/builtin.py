@@ -11,3 +11,6 @@ from blobcalc.shapes import (  # noqa: F401
     recurrent,
     vision,
 )
+from blobcalc.shapes.forks import load_all as _load_fork_rules
+
+_load_fork_rules()

@@ -45,7 +45,7 @@ def _label_tops(ctx: LayerContext, batch: int) -> tuple[Shape, ...]:
     return ((batch,),) * (ctx.num_tops - 1)
 
 
-@shape_rule("Input", counts=BlobCounts(exact_bottoms=0, min_tops=1))
+@shape_rule("Input", counts=BlobCounts(exact_bottoms=0, min_tops=1), source=True)
 def input_layer(ctx: LayerContext) -> LayerShapes:
     """input_layer.cpp: input_param.shape given once (for every top) or once per top."""
     shapes = ctx.layer.input_param.shape
@@ -60,7 +60,7 @@ def input_layer(ctx: LayerContext) -> LayerShapes:
                              for i in range(num_tops)))
 
 
-@shape_rule("Data", counts=BlobCounts(exact_bottoms=0, min_tops=1, max_tops=2))
+@shape_rule("Data", counts=BlobCounts(exact_bottoms=0, min_tops=1, max_tops=2), source=True)
 def data_layer(ctx: LayerContext) -> LayerShapes:
     """data_layer.cpp DataLayerSetUp: [batch_size] + the first datum's (channels, height, width),
     with height and width replaced by transform_param.crop_size when it is set."""
@@ -81,7 +81,7 @@ def data_layer(ctx: LayerContext) -> LayerShapes:
     return LayerShapes(((batch, channels, crop, crop), *_label_tops(ctx, batch)), notes=tuple(notes))
 
 
-@shape_rule("ImageData", counts=BlobCounts(exact_bottoms=0, exact_tops=2))
+@shape_rule("ImageData", counts=BlobCounts(exact_bottoms=0, exact_tops=2), source=True)
 def image_data(ctx: LayerContext) -> LayerShapes:
     """image_data_layer.cpp: channels 3 (is_color) or 1; height and width = crop_size, else
     new_height x new_width, else the first image's own size (unknown here)."""
@@ -106,7 +106,7 @@ def image_data(ctx: LayerContext) -> LayerShapes:
     return LayerShapes(((batch, channels, height, width), (batch,)))
 
 
-@shape_rule("WindowData", counts=BlobCounts(exact_bottoms=0, exact_tops=2))
+@shape_rule("WindowData", counts=BlobCounts(exact_bottoms=0, exact_tops=2), source=True)
 def window_data(ctx: LayerContext) -> LayerShapes:
     """window_data_layer.cpp: [batch_size, channels, crop_size, crop_size] and [batch_size];
     crop_size is required, channels come from the window file."""
@@ -120,7 +120,7 @@ def window_data(ctx: LayerContext) -> LayerShapes:
         "channels) is never read",))
 
 
-@shape_rule("HDF5Data", counts=BlobCounts(exact_bottoms=0, min_tops=1))
+@shape_rule("HDF5Data", counts=BlobCounts(exact_bottoms=0, min_tops=1), source=True)
 def hdf5_data(ctx: LayerContext) -> LayerShapes:
     """hdf5_data_layer.cpp: each top is [batch_size] + the shape of the dataset of the same name
     in the HDF5 files, which are never opened."""
@@ -131,7 +131,7 @@ def hdf5_data(ctx: LayerContext) -> LayerShapes:
                         "are never read", [f"{batch},..."] * ctx.num_tops)
 
 
-@shape_rule("MemoryData", counts=BlobCounts(exact_bottoms=0, exact_tops=2))
+@shape_rule("MemoryData", counts=BlobCounts(exact_bottoms=0, exact_tops=2), source=True)
 def memory_data(ctx: LayerContext) -> LayerShapes:
     """memory_data_layer.cpp: [batch_size, channels, height, width] and [batch_size]."""
     _check_transform_param(ctx)
@@ -153,7 +153,7 @@ def _dummy_data_fillers(param: caffe_pb2.DummyDataParameter, num_tops: int) -> l
     return types * num_tops if len(types) == 1 else types
 
 
-@shape_rule("DummyData", counts=BlobCounts(exact_bottoms=0, min_tops=1))
+@shape_rule("DummyData", counts=BlobCounts(exact_bottoms=0, min_tops=1), source=True)
 def dummy_data(ctx: LayerContext) -> LayerShapes:
     """dummy_data_layer.cpp: `shape` once or once per top, or the legacy num/channels/height/
     width fields, each once or once per top."""

@@ -67,21 +67,24 @@ class ShapeRule:
     compute: RuleFn
     counts: BlobCounts
     origin: str = BVLC  # which Caffe registers this type, e.g. "SSD fork (weiliu89/caffe)"
+    source: bool = False  # feeds the net from outside (data/input layer): first axis is the batch
 
 
 _RULES: dict[str, ShapeRule] = {}
 
 
-def shape_rule(*layer_types: str, counts: BlobCounts | None = None,
-               origin: str = BVLC) -> Callable[[RuleFn], RuleFn]:
+def shape_rule(*layer_types: str, counts: BlobCounts | None = None, origin: str = BVLC,
+               source: bool = False) -> Callable[[RuleFn], RuleFn]:
     """Register `fn` as the rule for each Caffe type string in `layer_types`; `origin` names the
-    Caffe fork that defines the type when BVLC Caffe does not."""
+    Caffe fork that defines the type when BVLC Caffe does not; `source` marks data/input layers.
+
+    A Python layer's rule is keyed "Python:<module>.<layer>" (python_param), never by importing it."""
 
     def register(fn: RuleFn) -> RuleFn:
         for layer_type in layer_types:
             if layer_type in _RULES:
                 raise ValueError(f"two shape rules for layer type {layer_type!r}")
-            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin)
+            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin, source)
         return fn
 
     return register
@@ -90,6 +93,17 @@ def shape_rule(*layer_types: str, counts: BlobCounts | None = None,
 def rule_for(layer_type: str) -> ShapeRule | None:
     _load_builtin_rules()
     return _RULES.get(layer_type)
+
+
+def python_rule_key(module: str, layer: str) -> str:
+    return f"Python:{module}.{layer}"
+
+
+def rule_for_layer(layer: caffe_pb2.LayerParameter) -> ShapeRule | None:
+    """The rule for a layer: by type, or for a Python layer by its module and class names."""
+    if layer.type == "Python":
+        return rule_for(python_rule_key(layer.python_param.module, layer.python_param.layer))
+    return rule_for(layer.type)
 
 
 def registered_types() -> tuple[str, ...]:
