@@ -124,13 +124,14 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     rule = rule_for_layer(layer.param)
     python = layer.param.python_param
     python_layer = f"{python.module}.{python.layer}" if layer.type == "Python" else ""
+    loss_weights = _loss_weights(layer, rule)
 
     def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
              reason: str = "", replaced: str = "", notes: tuple[str, ...] = ()) -> LayerResult:
         return LayerResult(layer.index, layer.name, "Input" if replaced else layer.type, layer.bottoms,
                            layer.tops, tops, params, (False,) * len(params), layer.in_place,
                            layer.auto_split, status, reason, replaced, notes,
-                           rule.origin if rule is not None else "", python_layer)
+                           rule.origin if rule is not None else "", python_layer, loss_weights)
 
     unknown_tops = (None,) * len(layer.tops)
     is_source = _is_source(rule)
@@ -175,6 +176,26 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     for top, shape in zip(layer.tops, tops, strict=True):
         check_blob_shape(layer, top, shape)
     return make(OK, tops, answer.param_shapes, notes=answer.notes)
+
+
+def _loss_weights(layer: NetLayer, rule: ShapeRule | None) -> tuple[float, ...]:
+    """Layer::SetLossWeights: the prototxt's loss_weight, one per top; a LossLayer (Caffe's only
+    layers with AutoTopBlobs) gets 1 on its first top when none is given."""
+    explicit = tuple(layer.param.loss_weight)
+    if explicit:
+        if len(explicit) != len(layer.tops):
+            raise ShapeError(layer.name, layer.type,
+                             "loss_weight must be unspecified or specified once per top blob.")
+        return explicit
+    if rule is not None and rule.counts.auto_tops and layer.tops:
+        # LossLayer::LayerSetUp adds one loss_weight of 1, which then must match the top count.
+        if len(layer.tops) != 1:
+            raise ShapeError(layer.name, layer.type,
+                             "loss_weight must be unspecified or specified once per top blob (a loss "
+                             f"layer gets one implicit loss_weight, but this one has {len(layer.tops)} "
+                             "tops: give loss_weight for each)")
+        return (1.0,)
+    return (0.0,) * len(layer.tops)
 
 
 def _is_source(rule: ShapeRule | None) -> bool:

@@ -28,6 +28,7 @@ class LayerResult:
     notes: tuple[str, ...] = ()
     origin: str = ""  # who defines the layer's rule: "BVLC Caffe", a fork, or "" for no rule
     python_layer: str = ""  # "module.layer" of a Python layer (never imported)
+    loss_weights: tuple[float, ...] = ()  # per top, as Caffe sets them (loss layers: 1 on the first)
 
     @property
     def known(self) -> bool:
