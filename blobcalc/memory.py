@@ -1,10 +1,32 @@
-"""Memory figures computed from a propagated net (pure functions, no I/O)."""
+"""Memory of a propagated net: Caffe's own log figure, the true unique-blob figure, inference and
+training memory component by component, attributed to layers. Pure functions, no I/O.
+
+Where each component comes from in Caffe:
+- activation data: every top's SyncedMemory, except where a layer shares its bottom's: an in-place
+  top *is* its bottom; SplitLayer::Forward shares the bottom's data (own diffs); Flatten and
+  Reshape (and Concat of one bottom, Slice to one top) share both data and diff in Reshape.
+- activation diffs: written in Backward for the layers and bottoms Net::Init marks as needing it
+  (see backward.py); read for every top of a layer that runs Backward.
+- parameter data and diffs: Net::learnable_params (shared blobs once); Solver::Step's
+  ClearParamDiffs touches every learnable diff, lr_mult 0 included.
+- solver state: see solver.py; L1 regularization adds temp_ for parameters with non-zero decay.
+- layer scratch buffers: see buffers.py.
+"""
 from __future__ import annotations
 
-from blobcalc.result import NetAnalysis
-from blobcalc.shapes.registry import count
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from blobcalc import caffe_pb2
+from blobcalc.backward import BackwardPlan, backward_plan
+from blobcalc.buffers import Buffer, layer_buffers
+from blobcalc.graph import BlobRef
+from blobcalc.result import LayerResult, NetAnalysis
+from blobcalc.shapes.registry import Shape, count
+from blobcalc.solver import SolverSettings
 
 FLOAT32_BYTES = 4  # Caffe's Net<float>: every blob element is a 4-byte float
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
 def caffe_memory_required_bytes(analysis: NetAnalysis) -> int:
@@ -12,3 +34,257 @@ def caffe_memory_required_bytes(analysis: NetAnalysis) -> int:
     tops summed, in-place tops again, inserted Split tops and automatic loss tops included."""
     return FLOAT32_BYTES * sum(count(shape) for layer in analysis.layers for shape in layer.top_shapes
                                if shape is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """Which blob version owns the memory behind each blob version, for data and for diff."""
+
+    data_owner: dict[BlobRef, BlobRef]
+    diff_owner: dict[BlobRef, BlobRef]
+    writer: dict[BlobRef, int]  # the layer index that created each owning blob
+    shape: dict[BlobRef, Shape]
+
+
+def _shares_data_and_diff(kind: str, bottoms: int, tops: int) -> bool:
+    # flatten_layer.cpp / reshape_layer.cpp Reshape: ShareData + ShareDiff; concat_layer.cpp with
+    # one bottom and slice_layer.cpp with one top do the same.
+    return kind in ("Flatten", "Reshape") or (kind == "Concat" and bottoms == 1) or (
+        kind == "Slice" and tops == 1)
+
+
+def storage_of(analysis: NetAnalysis) -> Storage:
+    data_owner: dict[BlobRef, BlobRef] = {}
+    diff_owner: dict[BlobRef, BlobRef] = {}
+    writer: dict[BlobRef, int] = {}
+    shape: dict[BlobRef, Shape] = {}
+    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+        shares_both = _shares_data_and_diff(result.type, len(layer.bottoms), len(layer.tops))
+        for j, ref in enumerate(layer.top_refs):
+            top_shape = result.top_shapes[j]
+            if top_shape is None:
+                continue
+            if layer.in_place[j]:
+                source = layer.bottom_refs[j]
+                data_owner[ref] = data_owner.get(source, source)
+                diff_owner[ref] = diff_owner.get(source, source)
+            elif shares_both and layer.bottom_refs:
+                source = layer.bottom_refs[0]
+                data_owner[ref] = data_owner.get(source, source)
+                diff_owner[ref] = diff_owner.get(source, source)
+            elif result.type == "Split" and layer.bottom_refs:
+                source = layer.bottom_refs[0]
+                data_owner[ref] = data_owner.get(source, source)
+                diff_owner[ref] = ref
+            else:
+                data_owner[ref] = ref
+                diff_owner[ref] = ref
+            if data_owner[ref] == ref or diff_owner[ref] == ref:
+                writer[ref] = result.index
+                shape[ref] = top_shape
+    return Storage(data_owner, diff_owner, writer, shape)
+
+
+def unique_blob_bytes(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) -> int:
+    """The activation data Caffe really allocates: each storage once (in-place, Split, Flatten and
+    Reshape tops share their bottom's)."""
+    storage = storage_of(analysis)
+    owners = set(storage.data_owner.values())
+    return element_bytes * sum(count(storage.shape[ref]) for ref in owners)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerMemory:
+    """One layer's share of each component, in bytes."""
+
+    index: int
+    name: str
+    type: str
+    activation_data: int
+    activation_diff: int
+    param_data: int
+    param_diff: int
+    solver_state: int
+    buffers: tuple[Buffer, ...]
+    buffer_bytes: int
+
+    @property
+    def total(self) -> int:
+        return (self.activation_data + self.activation_diff + self.param_data + self.param_diff
+                + self.solver_state + self.buffer_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryTotals:
+    activation_data: int
+    activation_diff: int
+    param_data: int
+    param_diff: int
+    solver_state: int
+    buffers: int
+
+    @property
+    def total(self) -> int:
+        return (self.activation_data + self.activation_diff + self.param_data + self.param_diff
+                + self.solver_state + self.buffers)
+
+
+def _sum_rows(rows: tuple[LayerMemory, ...]) -> MemoryTotals:
+    return MemoryTotals(sum(r.activation_data for r in rows), sum(r.activation_diff for r in rows),
+                        sum(r.param_data for r in rows), sum(r.param_diff for r in rows),
+                        sum(r.solver_state for r in rows), sum(r.buffer_bytes for r in rows))
+
+
+@dataclass(frozen=True, slots=True)
+class NetMemory:
+    """Per-layer rows and their sums for one net, inference or training."""
+
+    training: bool
+    element_bytes: int
+    rows: tuple[LayerMemory, ...]
+    totals: MemoryTotals
+    partial: bool  # some layers are unknown: their memory is missing from the figures
+
+
+def _diff_storages(analysis: NetAnalysis, storage: Storage, plan: BackwardPlan) -> set[BlobRef]:
+    """Diffs Backward reads (tops of layers that run it) or writes (bottoms that need it)."""
+    needed: set[BlobRef] = set()
+    for index, layer in enumerate(analysis.graph.layers):
+        if plan.layer_needs[index]:
+            needed.update(storage.diff_owner[ref] for ref in layer.top_refs if ref in storage.diff_owner)
+        for j, ref in enumerate(layer.bottom_refs):
+            if plan.bottom_needs[index][j] and ref in storage.diff_owner:
+                needed.add(storage.diff_owner[ref])
+    return needed
+
+
+def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FLOAT32_BYTES,
+               solver: SolverSettings | None = None, device: str = "gpu",
+               share_params: bool = False) -> NetMemory:
+    """Memory of one net. `training` adds diffs, solver state and training-only buffers;
+    `share_params` (a solver's test net) leaves out parameters, which the train net owns."""
+    solver = solver or SolverSettings()
+    storage = storage_of(analysis)
+    data_owners = set(storage.data_owner.values())
+    diffs = _diff_storages(analysis, storage, backward_plan(analysis)) if training else set()
+    rows = []
+    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+        created = [ref for ref in layer.top_refs if storage.writer.get(ref) == result.index]
+        data = sum(count(storage.shape[ref]) for ref in created if ref in data_owners)
+        diff = sum(count(storage.shape[ref]) for ref in created if ref in diffs)
+        params = 0 if share_params else result.param_count
+        solver_elements = 0
+        if training and not share_params:
+            solver_elements = params * solver.buffers_per_param(device)
+            if solver.regularization_type == "L1":
+                solver_elements += _l1_temp_elements(result, layer.param.param, solver.weight_decay)
+        buffers = layer_buffers(result, layer, training)
+        rows.append(LayerMemory(result.index, result.name, result.type, data * element_bytes,
+                                diff * element_bytes, params * element_bytes,
+                                (params if training else 0) * element_bytes, solver_elements * element_bytes,
+                                buffers, sum(b.bytes(element_bytes) for b in buffers)))
+    frozen_rows = tuple(rows)
+    return NetMemory(training, element_bytes, frozen_rows, _sum_rows(frozen_rows), analysis.partial)
+
+
+def _l1_temp_elements(result: LayerResult, specs: Sequence[caffe_pb2.ParamSpec], weight_decay: float) -> int:
+    # sgd_solver.cpp Regularize: L1 writes sign(w) into temp_ when weight_decay * decay_mult != 0.
+    total = 0
+    for i, (shape, shared) in enumerate(zip(result.param_shapes, result.param_shared, strict=True)):
+        decay_mult = specs[i].decay_mult if i < len(specs) else 1.0  # ParamSpec default decay_mult: 1
+        if not shared and weight_decay * decay_mult != 0:
+            total += count(shape)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class PeakMemory:
+    """Inference with each activation freed after its last reader, in Caffe's layer order: the
+    lower bound a memory-planning runtime reaches (parameters and the running layer's buffers in)."""
+
+    peak_bytes: int
+    peak_layer: str  # the layer during which the peak occurs
+    param_bytes: int
+
+
+def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) -> PeakMemory:
+    storage = storage_of(analysis)
+    last_use: dict[BlobRef, int] = {}
+    for index, layer in enumerate(analysis.graph.layers):
+        for ref in (*layer.bottom_refs, *layer.top_refs):
+            owner = storage.data_owner.get(ref)
+            if owner is not None:
+                last_use[owner] = index
+    outputs = {storage.data_owner[ref] for layer in analysis.graph.layers for ref in layer.top_refs
+               if ref.name in analysis.output_blobs and ref in storage.data_owner}
+    live = 0
+    peak, peak_layer = 0, ""
+    freed_at: dict[int, list[BlobRef]] = {}
+    for owner, index in last_use.items():
+        if owner not in outputs:
+            freed_at.setdefault(index, []).append(owner)
+    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+        for ref in layer.top_refs:
+            if storage.data_owner.get(ref) == ref:
+                live += count(storage.shape[ref]) * element_bytes
+        scratch = sum(b.bytes(element_bytes) for b in layer_buffers(result, layer, training=False))
+        if live + scratch > peak:
+            peak, peak_layer = live + scratch, result.name
+        for owner in freed_at.get(result.index, ()):
+            live -= count(storage.shape[owner]) * element_bytes
+    params = analysis.param_count * element_bytes
+    return PeakMemory(peak + params, peak_layer, params)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedEstimate:
+    """The method of the source document (../shared/seed/memory-method.txt), exactly as written:
+    per image, activations are every layer's outputs (the input excluded) and parameters are the
+    weights and biases; training = 4 × (2 × activations × batch + 3 × parameters + input × batch),
+    inference = 4 × (parameters + activations)."""
+
+    activations_per_image: int
+    params: int
+    input_elements_per_image: int
+    batch: int
+
+    BYTES = 4
+
+    @property
+    def activation_bytes_per_image(self) -> int:
+        return self.BYTES * 2 * self.activations_per_image
+
+    @property
+    def param_bytes(self) -> int:
+        return self.BYTES * 3 * self.params
+
+    @property
+    def misc_bytes(self) -> int:
+        return self.BYTES * self.input_elements_per_image * self.batch
+
+    @property
+    def training_bytes(self) -> int:
+        return self.activation_bytes_per_image * self.batch + self.param_bytes + self.misc_bytes
+
+    @property
+    def inference_bytes(self) -> int:
+        return self.BYTES * (self.params + self.activations_per_image)
+
+
+def seed_counts(per_image: NetAnalysis) -> tuple[int, int]:
+    """(activations, input elements) per image from an analysis made at batch 1: every layer's tops
+    (in-place ones again, as the document counts each layer's output), Caffe's inserted Split
+    layers aside; the input is the tops of data and input layers."""
+    from blobcalc.shapes.registry import rule_for_layer
+
+    activations = inputs = 0
+    for result, layer in zip(per_image.layers, per_image.graph.layers, strict=True):
+        if result.auto_split or not result.known:
+            continue
+        rule = rule_for_layer(layer.param)
+        elements = result.output_elements
+        if result.replaced_type or (rule is not None and rule.source):
+            inputs += elements
+        else:
+            activations += elements
+    return activations, inputs

@@ -131,7 +131,8 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         return LayerResult(layer.index, layer.name, "Input" if replaced else layer.type, layer.bottoms,
                            layer.tops, tops, params, (False,) * len(params), layer.in_place,
                            layer.auto_split, status, reason, replaced, notes,
-                           rule.origin if rule is not None else "", python_layer, loss_weights)
+                           rule.origin if rule is not None else "", python_layer, loss_weights,
+                           tuple(shapes.get(ref) for ref in layer.bottom_refs))
 
     unknown_tops = (None,) * len(layer.tops)
     is_source = _is_source(rule)
@@ -142,6 +143,9 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
             return make(OK, _with_batch(given, options.batch), replaced=replaced,
                         notes=(f"{layer.type} layer replaced by an Input layer of the given shapes",)
                         if replaced else ())
+    if layer.param.propagate_down and len(layer.param.propagate_down) != len(layer.bottoms):
+        raise ShapeError(layer.name, layer.type,
+                         "propagate_down param must be specified either 0 or bottom_size times")
     if rule is not None:
         check_blob_counts(layer, rule.counts)
     bottom_shapes: list[Shape] = []

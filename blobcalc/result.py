@@ -29,6 +29,7 @@ class LayerResult:
     origin: str = ""  # who defines the layer's rule: "BVLC Caffe", a fork, or "" for no rule
     python_layer: str = ""  # "module.layer" of a Python layer (never imported)
     loss_weights: tuple[float, ...] = ()  # per top, as Caffe sets them (loss layers: 1 on the first)
+    bottom_shapes: tuple[Shape | None, ...] = ()  # the shapes this layer read (None: unknown)
 
     @property
     def known(self) -> bool:
@@ -60,6 +61,7 @@ class NetAnalysis:
     notices: tuple[str, ...]
     graph: NetGraph
     fork_fields: tuple[str, ...] = ()  # fields of our schema that BVLC Caffe lacks, as used by the file
+    force_backward: bool = False  # NetParameter.force_backward
 
     @property
     def partial(self) -> bool:

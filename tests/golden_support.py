@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from blobcalc.report.json_report import as_dict
+from blobcalc.report.json_report import analysis_dict
 from blobcalc.result import NetAnalysis
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def row_id(row: dict[str, str]) -> str:
 def differences(golden: dict[str, Any], analysis: NetAnalysis) -> list[str]:
     """The comparison golden_check.py makes: layer by layer (Caffe's own Split layers aside),
     then param_count and Caffe's memory figure."""
-    got = as_dict(analysis)
+    got = analysis_dict(analysis)
     want = [layer for layer in golden["layers"] if not layer.get("auto_split")]
     have = [layer for layer in got["layers"] if not layer["auto_split"]]
     diffs = []

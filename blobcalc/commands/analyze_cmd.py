@@ -1,25 +1,27 @@
-"""`blobcalc analyze NET`: the per-layer table of one net."""
+"""`blobcalc analyze NET`: the per-layer table of one net, with its memory and compute summary."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from blobcalc.api import analyze
+from blobcalc.api import report
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_net_options, net_options
+from blobcalc.commands.options import add_memory_options, add_net_options, net_options
 from blobcalc.report import RENDERERS, render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", help="a .prototxt net definition (V0, V1 or V2)")
-    add_net_options(parser)
+    parser.add_argument("net", nargs="?", help="a .prototxt net definition (V0, V1 or V2); optional with "
+                                                "--solver, which then names the net")
+    add_net_options(parser, phase_default=None)
+    add_memory_options(parser)
     parser.add_argument("--format", choices=sorted(RENDERERS), default="table")
 
 
 def run(args: argparse.Namespace) -> int:
-    analysis = analyze(args.net, **net_options(args))
-    sys.stdout.write(render(analysis, args.format))
+    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, **net_options(args))
+    sys.stdout.write(render(result, args.format, args.units))
     return 0
 
 
-COMMAND = Command("analyze", add_arguments, run, "per-layer shapes, parameters and memory of one net")
+COMMAND = Command("analyze", add_arguments, run, "per-layer shapes, parameters, memory and compute of one net")

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from blobcalc.errors import UsageError
+from blobcalc.memory import DTYPE_BYTES
 from blobcalc.shapes.registry import Shape
+from blobcalc.units import UNIT_BYTES
 
 
 def parse_shape_option(text: str, option: str) -> tuple[str, Shape]:
@@ -27,10 +29,11 @@ def shape_map(values: Sequence[str] | None, option: str) -> dict[str, Shape]:
     return dict(parse_shape_option(v, option) for v in values or ())
 
 
-def add_net_options(parser: argparse.ArgumentParser) -> None:
+def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None = "TEST") -> None:
     """--phase/--level/--stage/--batch/--input-shape/--top-shape, as `analyze` takes them."""
-    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TEST",
-                        help="which layers to keep, by their include/exclude rules (default TEST)")
+    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default=phase_default,
+                        help="which layers to keep, by their include/exclude rules (default TEST; TRAIN "
+                             "for a solver's train net)")
     parser.add_argument("--level", type=int, default=0, help="net state level (default 0)")
     parser.add_argument("--stage", action="append", default=[], help="net state stage (repeatable)")
     parser.add_argument("--batch", type=int, help="set the first dimension of every input")
@@ -46,3 +49,16 @@ def net_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": args.batch,
             "input_shapes": shape_map(args.input_shape, "--input-shape"),
             "top_shapes": shape_map(args.top_shape, "--top-shape")}
+
+
+def add_memory_options(parser: argparse.ArgumentParser) -> None:
+    """--solver/--dtype/--device/--units: how memory is counted and shown."""
+    parser.add_argument("--solver", help="a solver .prototxt: its type and regularization set the solver "
+                                         "state; without NET its train and test nets are analysed")
+    parser.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
+                        help="element type for the memory figures (Caffe's log figure stays float32)")
+    parser.add_argument("--device", choices=("gpu", "cpu"), default="gpu",
+                        help="which solver code path's buffers to count (default gpu)")
+    parser.add_argument("--units", choices=tuple(UNIT_BYTES), default="MiB",
+                        help="unit of the human-readable figures (KiB/MiB/GiB are powers of 1024, "
+                             "KB/MB/GB of 1000)")

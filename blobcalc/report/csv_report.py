@@ -1,31 +1,42 @@
-"""CSV: one row per layer, then a TOTAL row; shapes as 'NxCxHxW' separated by spaces."""
+"""CSV: one row per layer, then a TOTAL row; shapes as 'NxCxHxW' separated by spaces; bytes."""
 from __future__ import annotations
 
 import csv
 import io
 
+from blobcalc.api import NetReport
 from blobcalc.report.rows import layer_rows, totals
-from blobcalc.result import NetAnalysis
 from blobcalc.shapes.registry import Shape
 
 COLUMNS = ("index", "name", "type", "bottoms", "tops", "top_shapes", "param_shapes", "status",
-           "output_elements", "output_bytes", "param_count", "reason")
+           "output_elements", "caffe_log_bytes", "param_count", "forward_maccs",
+           "inference_activation_bytes", "inference_param_bytes", "inference_buffer_bytes", "inference_bytes",
+           "training_activation_bytes", "training_gradient_bytes", "training_param_bytes",
+           "training_param_gradient_bytes", "training_solver_bytes", "training_buffer_bytes", "training_bytes",
+           "reason")
 
 
 def _shapes(shapes: tuple[Shape | None, ...]) -> str:
     return " ".join("?" if s is None else "x".join(map(str, s)) or "scalar" for s in shapes)
 
 
-def render(analysis: NetAnalysis) -> str:
+def render(report: NetReport, unit: str = "MiB") -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for row in layer_rows(analysis):
-        layer = row.layer
+    sums = [0] * 15
+    for row in layer_rows(report):
+        layer, infer, train = row.layer, row.inference, row.training
+        figures = [row.output_elements, row.output_bytes, row.param_count, row.compute.maccs,
+                   infer.activation_data, infer.param_data, infer.buffer_bytes, infer.total]
+        figures += ([train.activation_data, train.activation_diff, train.param_data, train.param_diff,
+                     train.solver_state, train.buffer_bytes, train.total] if train is not None else [0] * 7)
+        sums = [a + b for a, b in zip(sums, figures, strict=True)]
         writer.writerow([layer.index, layer.name, layer.type, " ".join(layer.bottoms), " ".join(layer.tops),
                          _shapes(layer.top_shapes), _shapes(layer.param_shapes), layer.status,
-                         row.output_elements, row.output_bytes, row.param_count, layer.reason])
-    total = totals(analysis)
+                         *(figures if train is not None else [*figures[:8], *[""] * 7]), layer.reason])
+    total = totals(report.analysis)
+    trained = any(row.training is not None for row in layer_rows(report))
     writer.writerow(["", "TOTAL", "", "", "", "", "", "partial" if total.partial else "ok",
-                     total.output_elements, total.caffe_memory_required_bytes, total.param_count, ""])
+                     *(sums if trained else [*sums[:8], *[""] * 7]), ""])
     return out.getvalue()

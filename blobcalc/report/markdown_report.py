@@ -1,21 +1,17 @@
-"""Markdown: the per-layer table as a GitHub table, with the totals below it."""
+"""Markdown: the per-layer table as a GitHub table, with the summary below it."""
 from __future__ import annotations
 
-from blobcalc.report.rows import human_bytes, totals
-from blobcalc.report.table_report import HEADERS, table_lines
-from blobcalc.result import NetAnalysis
+from blobcalc.api import NetReport
+from blobcalc.report.summary import notice_lines, summary_lines
+from blobcalc.report.table_report import HEADERS, RIGHT_ALIGNED, table_lines
 
 
-def render(analysis: NetAnalysis) -> str:
+def render(report: NetReport, unit: str = "MiB") -> str:
+    analysis = report.analysis
     out = [f"### {analysis.net_name or '(unnamed)'} ({analysis.phase})", "",
            "| " + " | ".join(HEADERS) + " |",
-           "|" + "|".join("---:" if h in ("#", "outputs", "params") else "---" for h in HEADERS) + "|"]
-    for line in table_lines(analysis):
+           "|" + "|".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + "|"]
+    for line in table_lines(report, unit):
         out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |")
-    total = totals(analysis)
-    partial = " (partial)" if total.partial else ""
-    out += ["", f"- parameters: {total.param_count:,}{partial}",
-            f"- Caffe's \"Memory required for data\": {total.caffe_memory_required_bytes:,} bytes "
-            f"({human_bytes(total.caffe_memory_required_bytes)}){partial}"]
-    out += [f"- unknown: `{layer.name}` ({layer.type}): {layer.reason}" for layer in analysis.unknown_layers]
+    out += [""] + [f"- {line}" for line in (*summary_lines(report, unit), *notice_lines(report))]
     return "\n".join(out) + "\n"

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blobcalc.memory import FLOAT32_BYTES, caffe_memory_required_bytes
+from blobcalc.api import NetReport
+from blobcalc.compute import LayerCompute
+from blobcalc.memory import FLOAT32_BYTES, LayerMemory, caffe_memory_required_bytes
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.registry import Shape
+from blobcalc.units import human_bytes
+
+__all__ = ["LayerRow", "Totals", "human_bytes", "layer_rows", "shape_text", "shapes_text", "totals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +19,9 @@ class LayerRow:
     output_elements: int
     output_bytes: int  # this layer's share of Caffe's "Memory required for data"
     param_count: int
+    inference: LayerMemory
+    training: LayerMemory | None  # only when the table's net is the one trained (TRAIN phase)
+    compute: LayerCompute
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +33,17 @@ class Totals:
     partial: bool
 
 
-def layer_rows(analysis: NetAnalysis) -> tuple[LayerRow, ...]:
-    return tuple(LayerRow(layer, layer.output_elements, FLOAT32_BYTES * layer.output_elements,
-                          layer.param_count) for layer in analysis.layers)
+def layer_rows(report: NetReport) -> tuple[LayerRow, ...]:
+    analysis = report.analysis
+    training = report.memory.training
+    aligned = training is not None and analysis.phase == "TRAIN" and len(training.rows) == len(analysis.layers)
+    rows = []
+    for i, layer in enumerate(analysis.layers):
+        rows.append(LayerRow(layer, layer.output_elements, FLOAT32_BYTES * layer.output_elements,
+                             layer.param_count, report.memory.inference.rows[i],
+                             training.rows[i] if aligned and training is not None else None,
+                             report.compute[i]))
+    return tuple(rows)
 
 
 def totals(analysis: NetAnalysis) -> Totals:
@@ -43,13 +59,3 @@ def shape_text(shape: Shape | None) -> str:
 
 def shapes_text(shapes: tuple[Shape | None, ...]) -> str:
     return " ".join(shape_text(s) for s in shapes) if shapes else "-"
-
-
-def human_bytes(count: int) -> str:
-    """Binary units, labelled as such (MiB = 1024² bytes)."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} TiB"

@@ -1,0 +1,80 @@
+"""Which layers run backward and which blobs get gradients, as Caffe's Net::Init decides it.
+
+net.cpp: a layer needs backward when a bottom needs it or one of its parameters has lr_mult != 0;
+then, walking back from the losses, layers that do not contribute to a loss, or whose tops all skip
+back-propagation, are pruned; `force_backward` turns every layer back on (loss layers keep their
+label bottom off: LossLayer::AllowForceBackward). `propagate_down` overrides a bottom's flag.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blobcalc.result import NetAnalysis
+from blobcalc.shapes.registry import rule_for_layer
+
+
+@dataclass(frozen=True, slots=True)
+class BackwardPlan:
+    layer_needs: tuple[bool, ...]  # per layer: Backward() runs
+    bottom_needs: tuple[tuple[bool, ...], ...]  # per layer and bottom: its gradient is computed
+
+
+def backward_plan(analysis: NetAnalysis) -> BackwardPlan:
+    graph_layers = analysis.graph.layers
+    blob_needs: dict[str, bool] = {}
+    layer_needs: list[bool] = []
+    bottom_needs: list[list[bool]] = []
+    for result, layer in zip(analysis.layers, graph_layers, strict=True):
+        need = False
+        flags: list[bool] = []
+        for j, ref in enumerate(layer.bottom_refs):
+            blob_need = blob_needs.get(ref.name, False)
+            need |= blob_need
+            propagate = layer.param.propagate_down
+            flags.append(bool(propagate[j]) if propagate else blob_need)
+        specs = layer.param.param
+        for i in range(len(result.param_shapes)):
+            lr_mult = specs[i].lr_mult if i < len(specs) else 1.0  # ParamSpec default lr_mult: 1
+            need |= lr_mult != 0
+        for ref in layer.top_refs:
+            if ref.name not in blob_needs or need:
+                blob_needs[ref.name] = blob_needs.get(ref.name, False) or need
+        layer_needs.append(need)
+        bottom_needs.append(flags)
+
+    under_loss: set[str] = set()
+    skip_backprop: set[str] = set()
+    for index in range(len(graph_layers) - 1, -1, -1):
+        layer, result = graph_layers[index], analysis.layers[index]
+        contributes = False
+        skip_propagate = True
+        for j, ref in enumerate(layer.top_refs):
+            weight = result.loss_weights[j] if j < len(result.loss_weights) else 0.0
+            if weight or ref.name in under_loss:
+                contributes = True
+            if ref.name not in skip_backprop:
+                skip_propagate = False
+            if contributes and not skip_propagate:
+                break
+        if layer_needs[index] and skip_propagate:
+            layer_needs[index] = False
+            bottom_needs[index] = [False] * len(bottom_needs[index])
+        if not contributes:
+            layer_needs[index] = False
+        for j, ref in enumerate(layer.bottom_refs):
+            if contributes:
+                under_loss.add(ref.name)
+            else:
+                bottom_needs[index][j] = False
+            if not bottom_needs[index][j]:
+                skip_backprop.add(ref.name)
+
+    if analysis.force_backward:
+        for index, layer in enumerate(graph_layers):
+            layer_needs[index] = True
+            rule = rule_for_layer(layer.param)
+            loss_layer = rule is not None and rule.counts.auto_tops  # Caffe's LossLayer subclasses
+            for j in range(len(layer.bottom_refs)):
+                allow = not (loss_layer and j == 1)  # LossLayer::AllowForceBackward: not the labels
+                bottom_needs[index][j] = bottom_needs[index][j] or allow
+    return BackwardPlan(tuple(layer_needs), tuple(tuple(flags) for flags in bottom_needs))

@@ -1,0 +1,38 @@
+"""Byte units, IEC (KiB, MiB, GiB: powers of 1024) and SI (KB, MB, GB: powers of 1000), always
+labelled as what they are."""
+from __future__ import annotations
+
+import re
+
+from blobcalc.errors import UsageError
+
+UNIT_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4,
+              "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def format_bytes(value: int, unit: str = "MiB") -> str:
+    if unit == "B":
+        return f"{value:,} B"
+    return f"{value / UNIT_BYTES[unit]:,.2f} {unit}"
+
+
+def parse_size(text: str) -> int:
+    """'11GiB' → 11811160064; '12 GB' → 12000000000; a bare number is bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"cannot read {text!r} as a memory size (e.g. 11GiB, 12GB, 8000MiB)")
+    number, unit = match.groups()
+    unit = unit or "B"
+    canonical = {u.lower(): u for u in UNIT_BYTES}.get(unit.lower())
+    if canonical is None:
+        raise UsageError(f"unknown unit {unit!r} in {text!r}; use one of {', '.join(UNIT_BYTES)}")
+    return int(float(number) * UNIT_BYTES[canonical])
+
+
+def human_bytes(value: int) -> str:
+    """Auto-scaled binary units: '812 B', '4.93 MiB', '1.20 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 * UNIT_BYTES[unit] or unit == "GiB":
+            return f"{value} B" if unit == "B" else f"{value / UNIT_BYTES[unit]:.2f} {unit}"
+    return format_bytes(value, "TiB")
