@@ -22,7 +22,7 @@ from blobcalc.backward import BackwardPlan, backward_plan
 from blobcalc.buffers import Buffer, layer_buffers
 from blobcalc.graph import BlobRef
 from blobcalc.result import LayerResult, NetAnalysis
-from blobcalc.shapes.registry import Shape, count
+from blobcalc.shapes.registry import Shape, count, rule_for_layer
 from blobcalc.solver import SolverSettings
 
 FLOAT32_BYTES = 4  # Caffe's Net<float>: every blob element is a 4-byte float
@@ -150,7 +150,9 @@ def _diff_storages(analysis: NetAnalysis, storage: Storage, plan: BackwardPlan) 
     """Diffs Backward reads (tops of layers that run it) or writes (bottoms that need it)."""
     needed: set[BlobRef] = set()
     for index, layer in enumerate(analysis.graph.layers):
-        if plan.layer_needs[index]:
+        rule = rule_for_layer(layer.param)
+        # Data and input layers have an empty Backward: it reads no top gradient.
+        if plan.layer_needs[index] and not (rule is not None and rule.source):
             needed.update(storage.diff_owner[ref] for ref in layer.top_refs if ref in storage.diff_owner)
         for j, ref in enumerate(layer.bottom_refs):
             if plan.bottom_needs[index][j] and ref in storage.diff_owner:
@@ -275,8 +277,6 @@ def seed_counts(per_image: NetAnalysis) -> tuple[int, int]:
     """(activations, input elements) per image from an analysis made at batch 1: every layer's tops
     (in-place ones again, as the document counts each layer's output), Caffe's inserted Split
     layers aside; the input is the tops of data and input layers."""
-    from blobcalc.shapes.registry import rule_for_layer
-
     activations = inputs = 0
     for result, layer in zip(per_image.layers, per_image.graph.layers, strict=True):
         if result.auto_split or not result.known:

@@ -66,7 +66,12 @@ def summary_lines(report: NetReport, unit: str) -> list[str]:
 
 def notice_lines(report: NetReport) -> list[str]:
     analysis = report.analysis
-    lines = [f"unknown: layer '{layer.name}' ({layer.type}): {layer.reason}" for layer in analysis.unknown_layers]
+    unknown = analysis.unknown_layers
+    roots = [layer for layer in unknown if not layer.reason.startswith("bottom '")]
+    lines = [f"unknown: layer '{layer.name}' ({layer.type}): {layer.reason}" for layer in roots]
+    if len(unknown) > len(roots):
+        lines.append(f"unknown: {len(unknown) - len(roots)} more layers downstream of these "
+                     "(their figures are left out of every total)")
     lines += [f"notice: layer type '{layer_type}' is not in BVLC Caffe; it comes from the {origin}"
               for layer_type, origin in analysis.fork_types]
     lines += [f"notice: field {name} is not in BVLC Caffe, which refuses this file"
