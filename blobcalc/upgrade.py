@@ -428,6 +428,21 @@ _V1_TYPE_STRINGS: dict[str, str] = {
     "THRESHOLD": "Threshold",
 }
 
+# V1 enum values of forks, which BVLC's UpgradeV1LayerType refuses: the type string each is
+# upgraded to (the fork's own V2 registration where it has one) and the fork, for the notice.
+_C3D = "C3D fork (facebook/C3D)"
+FORK_V1_TYPES: Mapping[str, tuple[str, str]] = {
+    # C3D-v1.0 predates string types; these names are blobcalc's (VideoData is prefixed because
+    # SSD's and TSN's forks register another VideoData).
+    "CONVOLUTION3D": ("Convolution3D", _C3D),
+    "POOLING3D": ("Pooling3D", _C3D),
+    "DECONVOLUTION3D": ("Deconvolution3D", _C3D),
+    "VIDEO_DATA": ("C3DVideoData", _C3D),
+    "VIDEO_WITH_VOXEL_TRUTH_DATA": ("C3DVideoWithVoxelTruthData", _C3D),
+    # CRF-RNN's later Caffe (torrvision/caffe-tvg) registers the layer as "MultiStageMeanfield".
+    "MULTI_STAGE_MEANFIELD": ("MultiStageMeanfield", "CRF-RNN fork (torrvision/crfasrnn)"),
+}
+
 # The layer-specific messages UpgradeV1LayerParameter copies, under the same name in LayerParameter.
 _V1_COPIED_PARAMS = (
     "accuracy_param", "argmax_param", "concat_param", "contrastive_loss_param", "convolution_param",
@@ -455,7 +470,24 @@ def _upgrade_v1_net(net: caffe_pb2.NetParameter, path: str) -> _StepResult:
     upgraded.ClearField("layer")
     for index, v1 in enumerate(net.layers):
         _upgrade_v1_layer(v1, upgraded.layer.add(), index, path, notices)
+    notices.extend(_fork_type_notices(net))
     return upgraded, notices
+
+
+def _fork_type_notices(net: caffe_pb2.NetParameter) -> list[str]:
+    """One notice per fork V1 enum the net uses (BVLC Caffe would have refused the net)."""
+    names_by_enum: dict[str, list[str]] = {}
+    for index, v1 in enumerate(net.layers):
+        enum_name = _v1_type_name(v1)
+        if v1.HasField("type") and enum_name not in _V1_TYPE_STRINGS and enum_name in FORK_V1_TYPES:
+            names_by_enum.setdefault(enum_name, []).append(f"'{v1.name}'" if v1.name else f"#{index}")
+    notices = []
+    for enum_name, names in names_by_enum.items():
+        type_string, fork = FORK_V1_TYPES[enum_name]
+        shown = ", ".join(names[:_NAMES_SHOWN]) + (", ..." if len(names) > _NAMES_SHOWN else "")
+        notices.append(f"upgraded {len(names)} V1 layer(s) of type {enum_name} ({shown}) to '{type_string}' "
+                       f"of the {fork}; BVLC Caffe's V1 upgrade does not know this type")
+    return notices
 
 
 def _param_spec(layer: caffe_pb2.LayerParameter, index: int) -> caffe_pb2.ParamSpec:
@@ -500,6 +532,8 @@ def _upgrade_v1_layer(v1: caffe_pb2.V1LayerParameter, layer: caffe_pb2.LayerPara
 def _v1_type_string(v1: caffe_pb2.V1LayerParameter, label: str, path: str) -> str:
     enum_name = _v1_type_name(v1)
     type_string = _V1_TYPE_STRINGS.get(enum_name)
+    if type_string is None and enum_name in FORK_V1_TYPES:
+        type_string = FORK_V1_TYPES[enum_name][0]
     if type_string is None:
         raise UpgradeError(path, f"V1 layer {label} has type {enum_name}, which Caffe's V1 upgrade does "
                            "not know (Unknown V1LayerParameter layer type)")

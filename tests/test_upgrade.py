@@ -231,7 +231,7 @@ def test_v1_type_unknown_to_caffe_is_fatal(monkeypatch: pytest.MonkeyPatch) -> N
 def test_every_bvlc_v1_enum_maps_to_a_registered_type() -> None:
     enum = caffe_pb2.V1LayerParameter.LayerType
     for value in enum.values():
-        if value == enum.Value("NONE"):
+        if value == enum.Value("NONE") or enum.Name(value) in upgrade.FORK_V1_TYPES:
             continue
         net = caffe_pb2.NetParameter()
         net.layers.add(name="l", type=value)
@@ -356,7 +356,10 @@ def test_corpus_legacy_net_upgrades(net: CorpusNet) -> None:
     assert result.era == net.format.upper()
     assert not result.net.layers
     assert not result.net.input and not result.net.input_dim and not result.net.input_shape
-    assert {layer.type for layer in result.net.layer} <= BVLC_TYPES
+    fork_types = {type_string for type_string, _ in upgrade.FORK_V1_TYPES.values()}
+    assert {layer.type for layer in result.net.layer} <= BVLC_TYPES | fork_types
+    if any(layer.type in fork_types for layer in result.net.layer):
+        assert any("BVLC Caffe's V1 upgrade does not know this type" in notice for notice in result.notices)
     assert any(notice.endswith("(Caffe's UpgradeV1Net)") for notice in result.notices)
     assert result.notices[0].endswith("(Caffe's UpgradeV0Net)") == (net.format == "v0")
 
@@ -437,3 +440,31 @@ def test_corpus_upgrade_steps_match_caffe_log(net: CorpusNet) -> None:
         for caffe_phrase, our_suffix in CAFFE_UPGRADE_WARNINGS.items():
             ours = any(notice.endswith(our_suffix) for notice in result.notices)
             assert ours == (caffe_phrase in warnings), (caffe_phrase, result.notices)
+
+
+@pytest.mark.parametrize(("enum_name", "type_string"), [
+    ("CONVOLUTION3D", "Convolution3D"),
+    ("POOLING3D", "Pooling3D"),
+    ("DECONVOLUTION3D", "Deconvolution3D"),
+    ("VIDEO_DATA", "C3DVideoData"),
+    ("VIDEO_WITH_VOXEL_TRUTH_DATA", "C3DVideoWithVoxelTruthData"),
+    ("MULTI_STAGE_MEANFIELD", "MultiStageMeanfield"),
+])
+def test_fork_v1_enum_upgrades_with_a_notice(enum_name: str, type_string: str) -> None:
+    net = parse(f'layers {{ name: "a" type: {enum_name} }} layers {{ name: "b" type: {enum_name} }}')
+    result = upgrade_net(net, "n.prototxt")
+    assert [layer.type for layer in result.net.layer] == [type_string, type_string]
+    fork_notices = [notice for notice in result.notices if enum_name in notice]
+    assert len(fork_notices) == 1
+    assert f"upgraded 2 V1 layer(s) of type {enum_name} ('a', 'b') to '{type_string}'" in fork_notices[0]
+
+
+def test_fork_v1_fields_reach_the_v2_layer() -> None:
+    # C3D's fields live in BVLC messages that the V1 upgrade copies; CRF-RNN's message is carried.
+    net = parse('layers { name: "c" type: CONVOLUTION3D convolution_param { num_output: 4 kernel_size: 3 '
+                'kernel_depth: 3 temporal_pad: 1 } } '
+                'layers { name: "m" type: MULTI_STAGE_MEANFIELD multi_stage_meanfield_param { '
+                'num_iterations: 5 } }')
+    conv, meanfield = upgrade_net(net, "n.prototxt").net.layer
+    assert conv.convolution_param.kernel_depth == 3 and conv.convolution_param.temporal_pad == 1
+    assert meanfield.multi_stage_meanfield_param.num_iterations == 5

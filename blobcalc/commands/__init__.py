@@ -16,7 +16,7 @@ class Command:
 
 
 def all_commands() -> tuple[Command, ...]:
-    from blobcalc.commands import analyze_cmd, estimate_cmd, fit_cmd
+    from blobcalc.commands import analyze_cmd, audit_cmd, estimate_cmd, fit_cmd, scan_cmd, upgrade_cmd
 
-    modules: tuple[ModuleType, ...] = (analyze_cmd, estimate_cmd, fit_cmd)
+    modules: tuple[ModuleType, ...] = (analyze_cmd, estimate_cmd, fit_cmd, scan_cmd, audit_cmd, upgrade_cmd)
     return tuple(module.COMMAND for module in modules)

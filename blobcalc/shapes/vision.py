@@ -115,6 +115,18 @@ def pooling_window(param: caffe_pb2.PoolingParameter, bottom: Shape) -> Window:
     return Window(kernel, stride, pad, (1, 1))
 
 
+def _rounds_up(param: caffe_pb2.PoolingParameter) -> bool:
+    """BVLC's round_mode (CEIL unless FLOOR), or, when a net sets it, the SSD-era forks' ceil_mode
+    (pooling_layer.cpp of brocolli-caffe: the same formula with ceil or floor). No Caffe knows both
+    fields, so a net setting both is refused."""
+    if param.HasField("ceil_mode"):
+        check(not param.HasField("round_mode"),
+              "pooling_param sets both round_mode (BVLC Caffe) and ceil_mode (SSD-era forks); "
+              "no Caffe reads both, so the rounding is ambiguous: keep one")
+        return bool(param.ceil_mode)
+    return bool(param.round_mode == caffe_pb2.PoolingParameter.CEIL)
+
+
 @shape_rule("Pooling", counts=BlobCounts(exact_bottoms=1, min_tops=1, max_tops=2))
 def pooling(ctx: LayerContext) -> LayerShapes:
     param = ctx.layer.pooling_param
@@ -124,7 +136,7 @@ def pooling(ctx: LayerContext) -> LayerShapes:
     bottom = ctx.bottom
     check(len(bottom) == 4, "Input must have 4 axes, corresponding to (num, channels, height, width)")
     window = pooling_window(param, bottom)
-    ceil_mode = param.round_mode == caffe_pb2.PoolingParameter.CEIL
+    ceil_mode = _rounds_up(param)
     clip = any(window.pad)
     spatial = tuple(pooled_size(bottom[2 + i], window.kernel[i], window.stride[i], window.pad[i], ceil_mode,
                                 clip) for i in range(2))

@@ -1,0 +1,319 @@
+"""Well-known Python layers by rule, never by import: what each module's setup() and reshape() give
+its tops when Caffe builds the net (py-faster-rcnn, FCN's data layers, ENet, pycaffe's example).
+
+A Python layer's param_str is read as a Python literal (FCN and ENet eval() it) or as the small
+part of YAML that py-faster-rcnn's `yaml.load` calls meet in practice (`'key': value` pairs)."""
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from blobcalc import caffe_pb2
+from blobcalc.shapes.misc import check_op
+from blobcalc.shapes.registry import (
+    BlobCounts,
+    LayerContext,
+    LayerShapes,
+    RuleCheckFailed,
+    Shape,
+    ShapeUnknown,
+    check,
+    count,
+    python_rule_key,
+    shape_rule,
+)
+
+PY_FASTER_RCNN = "py-faster-rcnn (rbgirshick/py-faster-rcnn), by rule"
+FCN = "FCN (shelhamer/fcn.berkeleyvision.org), by rule"
+ENET = "ENet (TimoSaemann/ENet), by rule"
+PYCAFFE_EXAMPLE = "pycaffe example (BVLC/caffe examples/pycaffe/layers), by rule"
+
+# PythonLayer declares no blob counts; each module checks its own (see the rules).
+_ANY = BlobCounts()
+
+# A longer param_str is not a configuration dictionary anyone writes by hand.
+_MAX_PARAM_STR = 10_000
+_BARE_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
+
+# lib/fast_rcnn/config.py defaults, and experiments/cfgs/faster_rcnn_end2end.yml for RPN training.
+_TRAIN_SCALES = (600,)
+_TRAIN_MAX_SIZE = 1000
+_IMS_PER_BATCH_DEFAULT = 2
+_IMS_PER_BATCH_END2END = 1
+_RPN_POST_NMS_TOP_N = {"TRAIN": 2000, "TEST": 300}
+_ROIS_PER_IMAGE = 128  # cfg.TRAIN.BATCH_SIZE
+# generate_anchors(): ratios (0.5, 1, 2) times scales (8, 16, 32) unless param_str names others.
+_DEFAULT_RATIOS: tuple[float, ...] = (0.5, 1, 2)
+_DEFAULT_SCALES: tuple[float, ...] = (8, 16, 32)
+
+
+def parse_param_str(text: str) -> dict[str, Any]:
+    """python_param.param_str as a dict, without evaluating code: a Python literal, a bare
+    `'key': value, ...` list, or YAML-style `key: value` lines whose values are literals."""
+    if len(text) > _MAX_PARAM_STR:
+        raise ShapeUnknown(f"param_str is {len(text)} characters long; blobcalc reads at most "
+                           f"{_MAX_PARAM_STR}")
+    stripped = text.strip()
+    if not stripped:
+        return {}
+    for candidate in (stripped, "{" + stripped + "}"):
+        try:
+            value = ast.literal_eval(candidate)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return _yaml_lines(stripped)
+
+
+def _yaml_lines(text: str) -> dict[str, Any]:
+    """`key: value` per line (YAML block mapping); a value that is no literal is a plain string."""
+    result: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _BARE_KEY.match(line)
+        if match is None:
+            raise ShapeUnknown(f"param_str {text!r} is neither a Python literal nor the simple YAML "
+                               "mapping blobcalc reads")
+        key, raw = match.groups()
+        try:
+            result[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            result[key] = raw.strip()
+    return result
+
+
+def _params(ctx: LayerContext) -> dict[str, Any]:
+    return parse_param_str(ctx.layer.python_param.param_str)
+
+
+def _need(params: dict[str, Any], key: str, where: str) -> Any:
+    """params[key] as the module reads it: a missing key is a KeyError in setup()."""
+    if key not in params:
+        raise RuleCheckFailed(f"KeyError: '{key}' ({where} reads it from param_str)")
+    return params[key]
+
+
+def _positive_int(value: Any, what: str) -> int:
+    check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+          f"{what} must be a positive integer, not {value!r}")
+    result: int = value
+    return result
+
+
+def _phase_name(ctx: LayerContext) -> str:
+    return "TRAIN" if ctx.phase == caffe_pb2.TRAIN else "TEST"
+
+
+# ---------------------------------------------------------------------------------------------
+# py-faster-rcnn (lib/rpn, lib/roi_data_layer). setup() shapes every top; reshape() does nothing;
+# forward() reshapes to the data of each batch.
+
+@shape_rule(python_rule_key("rpn.proposal_layer", "ProposalLayer"), counts=_ANY, origin=PY_FASTER_RCNN)
+def proposal_layer(ctx: LayerContext) -> LayerShapes:
+    """rpn/proposal_layer.py: rois [1, 5] and, when asked for, scores [1, 1, 1, 1]."""
+    _need(_params(ctx), "feat_stride", "ProposalLayer.setup()")
+    check(ctx.num_tops >= 1, "ProposalLayer.setup() reshapes top[0], so the layer needs a top")
+    tops: tuple[Shape, ...] = ((1, 5),)
+    if ctx.num_tops > 1:
+        tops += ((1, 1, 1, 1),)
+    phase = _phase_name(ctx)
+    return LayerShapes(tops, notes=(
+        f"setup() gives rois [1, 5]; forward() reshapes it to [R, 5] with R at most "
+        f"cfg.{phase}.RPN_POST_NMS_TOP_N ({_RPN_POST_NMS_TOP_N[phase]} by default) proposals",))
+
+
+@shape_rule(python_rule_key("rpn.anchor_target_layer", "AnchorTargetLayer"), counts=_ANY,
+            origin=PY_FASTER_RCNN)
+def anchor_target_layer(ctx: LayerContext) -> LayerShapes:
+    """rpn/anchor_target_layer.py: A anchors per cell of bottom[0]'s H x W map; labels
+    [1, 1, A*H, W] and three target/weight tops [1, 4A, H, W]."""
+    params = _params(ctx)
+    _need(params, "feat_stride", "AnchorTargetLayer.setup()")
+    scales = _anchor_values(params, "scales", _DEFAULT_SCALES)
+    ratios = _anchor_values(params, "ratios", _DEFAULT_RATIOS)
+    check(len(ctx.bottom_shapes) >= 1, "AnchorTargetLayer.setup() reads bottom[0] (IndexError)")
+    check(ctx.num_tops == 4, "AnchorTargetLayer.setup() shapes four tops: labels, bbox_targets, "
+                             "bbox_inside_weights, bbox_outside_weights")
+    score_map = ctx.bottom
+    check(len(score_map) >= 2, "AnchorTargetLayer.setup() takes height and width from bottom[0]'s "
+                               "last two axes")
+    height, width = score_map[-2], score_map[-1]
+    anchors = len(scales) * len(ratios)
+    targets: Shape = (1, 4 * anchors, height, width)
+    notes = [f"{anchors} anchors per cell ({len(ratios)} ratios x {len(scales)} scales)"]
+    if "ratios" in params:
+        notes.append("param_str 'ratios' is read as the forks of py-faster-rcnn read it "
+                     "(py-faster-rcnn itself always uses 0.5, 1, 2)")
+    return LayerShapes(((1, 1, anchors * height, width), targets, targets, targets), notes=tuple(notes))
+
+
+def _anchor_values(params: dict[str, Any], key: str, default: tuple[float, ...]) -> Sequence[Any]:
+    values = params.get(key, default)
+    check(isinstance(values, (list, tuple)) and len(values) > 0,
+          f"param_str '{key}' must be a non-empty list, not {values!r}")
+    result: Sequence[Any] = values
+    return result
+
+
+@shape_rule(python_rule_key("rpn.proposal_target_layer", "ProposalTargetLayer"), counts=_ANY,
+            origin=PY_FASTER_RCNN)
+def proposal_target_layer(ctx: LayerContext) -> LayerShapes:
+    """rpn/proposal_target_layer.py: rois [1, 5], labels [1, 1], and bbox targets, inside and
+    outside weights [1, 4 * num_classes]."""
+    num_classes = _positive_int(_need(_params(ctx), "num_classes", "ProposalTargetLayer.setup()"),
+                                "num_classes")
+    check(ctx.num_tops == 5, "ProposalTargetLayer.setup() shapes five tops: rois, labels, "
+                             "bbox_targets, bbox_inside_weights, bbox_outside_weights")
+    targets: Shape = (1, 4 * num_classes)
+    return LayerShapes(((1, 5), (1, 1), targets, targets, targets), notes=(
+        f"setup() shapes; forward() samples up to cfg.TRAIN.BATCH_SIZE ({_ROIS_PER_IMAGE}) RoIs "
+        "and reshapes the first axis of every top to their number",
+        "py-R-FCN's copy of this module shapes the same tops 4-D: [1, 5, 1, 1], [1, 1, 1, 1], "
+        f"[1, {4 * num_classes}, 1, 1]"))
+
+
+@shape_rule(python_rule_key("roi_data_layer.layer", "RoIDataLayer"), counts=_ANY,
+            origin=PY_FASTER_RCNN, source=True)
+def roi_data_layer(ctx: LayerContext) -> LayerShapes:
+    """roi_data_layer/layer.py: the data [IMS_PER_BATCH, 3, max(SCALES), MAX_SIZE]; then with
+    cfg.TRAIN.HAS_RPN im_info [1, 3] and gt_boxes [1, 4], else rois [1, 5], labels [1] and (with
+    cfg.TRAIN.BBOX_REG) bbox targets and weights [1, 4 * num_classes]. setup() asserts one top per
+    blob it makes, so the number of tops tells which configuration the net was written for."""
+    num_classes = _positive_int(_need(_params(ctx), "num_classes", "RoIDataLayer.setup()"),
+                                "num_classes")
+    check_op(len(ctx.bottom_shapes), "==", 0, "len(bottom) == 0", "RoIDataLayer takes no bottom")
+    scale, max_size = max(_TRAIN_SCALES), _TRAIN_MAX_SIZE
+    if ctx.num_tops == 3:
+        data: Shape = (_IMS_PER_BATCH_END2END, 3, scale, max_size)
+        return LayerShapes((data, (1, 3), (1, 4)), notes=(
+            "cfg.TRAIN.HAS_RPN (experiments/cfgs/faster_rcnn_end2end.yml: 1 image per batch) "
+            "assumed from the three tops; forward() reshapes data to the scaled image and gt_boxes "
+            "to [boxes, 5]",
+            "with HAS_RPN off and BBOX_REG off the three tops would be data, rois [1, 5], labels [1]"))
+    if ctx.num_tops == 6:
+        data = (_IMS_PER_BATCH_DEFAULT, 3, scale, max_size)
+        targets: Shape = (1, 4 * num_classes)
+        return LayerShapes((data, (1, 5), (1,), targets, targets, targets), notes=(
+            "cfg.TRAIN.HAS_RPN off, BBOX_REG on (lib/fast_rcnn/config.py defaults: 2 images per "
+            "batch) assumed from the six tops; forward() reshapes every top to the batch it loads",))
+    raise RuleCheckFailed(f"AssertionError: RoIDataLayer.setup() makes 3 tops (cfg.TRAIN.HAS_RPN) "
+                          f"or 6 (bounding-box regression without RPN), and the net declares "
+                          f"{ctx.num_tops} (assert len(top) == len(self._name_to_top_map))")
+
+
+# ---------------------------------------------------------------------------------------------
+# FCN's data layers (voc_layers.py, pascalcontext_layers.py, nyud_layers.py, siftflow_layers.py):
+# one image per batch, shaped in reshape() by the image file it loads.
+
+def _image_layer_setup(ctx: LayerContext, module: str, keys: Sequence[str], expected_tops: int,
+                       tops_message: str) -> dict[str, Any]:
+    """setup() of an image data layer: `keys` read from param_str, then the number of tops and no
+    bottom checked. Returns the parameters."""
+    params = _params(ctx)
+    for key in keys:
+        _need(params, key, f"{module}.setup()")
+    check(ctx.num_tops == expected_tops, tops_message)
+    check(len(ctx.bottom_shapes) == 0, "Exception: Do not define a bottom.")
+    return params
+
+
+def _image_unknown(ctx: LayerContext, module: str, channels: Sequence[int]) -> ShapeUnknown:
+    """reshape() of an image data layer shapes each top [1, channels, H, W] by the image it loads:
+    the ShapeUnknown to raise, naming the options that give those shapes."""
+    names = list(ctx.layer.top) + [f"top{i}" for i in range(len(ctx.layer.top), ctx.num_tops)]
+    options = " ".join(f"--input-shape {name}=1,{c},H,W" for name, c in zip(names, channels, strict=True))
+    return ShapeUnknown(f"{module}.reshape() shapes its tops by the image it loads from disk (one "
+                        f"image per batch), which is never read; pass {options}")
+
+
+def _image_layer(ctx: LayerContext, module: str, keys: Sequence[str], tops_message: str,
+                 channels: Sequence[int]) -> ShapeUnknown:
+    _image_layer_setup(ctx, module, keys, len(channels), tops_message)
+    return _image_unknown(ctx, module, channels)
+
+
+_TWO_TOPS = "Exception: Need to define two tops: data and label."
+
+
+@shape_rule(python_rule_key("voc_layers", "VOCSegDataLayer"), counts=_ANY, origin=FCN, source=True)
+def voc_seg_data_layer(ctx: LayerContext) -> LayerShapes:
+    """voc_layers.py VOCSegDataLayer: image [1, 3, H, W] and label [1, 1, H, W]."""
+    raise _image_layer(ctx, "VOCSegDataLayer", ("voc_dir", "split", "mean"), _TWO_TOPS, (3, 1))
+
+
+@shape_rule(python_rule_key("voc_layers", "SBDDSegDataLayer"), counts=_ANY, origin=FCN, source=True)
+def sbdd_seg_data_layer(ctx: LayerContext) -> LayerShapes:
+    """voc_layers.py SBDDSegDataLayer: image [1, 3, H, W] and label [1, 1, H, W]."""
+    raise _image_layer(ctx, "SBDDSegDataLayer", ("sbdd_dir", "split", "mean"), _TWO_TOPS, (3, 1))
+
+
+@shape_rule(python_rule_key("pascalcontext_layers", "PASCALContextSegDataLayer"), counts=_ANY,
+            origin=FCN, source=True)
+def pascal_context_seg_data_layer(ctx: LayerContext) -> LayerShapes:
+    """pascalcontext_layers.py: image [1, 3, H, W] and label [1, 1, H, W]."""
+    raise _image_layer(ctx, "PASCALContextSegDataLayer", ("voc_dir", "context_dir", "split"),
+                       _TWO_TOPS, (3, 1))
+
+
+@shape_rule(python_rule_key("siftflow_layers", "SIFTFlowSegDataLayer"), counts=_ANY, origin=FCN,
+            source=True)
+def siftflow_seg_data_layer(ctx: LayerContext) -> LayerShapes:
+    """siftflow_layers.py: image [1, 3, H, W], semantic and geometric labels [1, 1, H, W]."""
+    raise _image_layer(ctx, "SIFTFlowSegDataLayer", ("siftflow_dir", "split"),
+                       "Exception: Need to define three tops: data, semantic label, and geometric "
+                       "label.", (3, 1, 1))
+
+
+# nyud_layers.py NYUDSegDataLayer.load(): channels of each kind of top it can output.
+_NYUD_CHANNELS = {"color": 3, "hha": 3, "depth": 1, "label": 1}
+
+
+@shape_rule(python_rule_key("nyud_layers", "NYUDSegDataLayer"), counts=_ANY, origin=FCN, source=True)
+def nyud_seg_data_layer(ctx: LayerContext) -> LayerShapes:
+    """nyud_layers.py: one top per entry of param_str 'tops' (color and hha 3 channels, depth and
+    label 1), each [1, channels, H, W]."""
+    kinds = _need(_params(ctx), "tops", "NYUDSegDataLayer.setup()")
+    check(isinstance(kinds, (list, tuple)), f"param_str 'tops' must be a list, not {kinds!r}")
+    _image_layer_setup(ctx, "NYUDSegDataLayer", ("nyud_dir", "split", "tops"), len(kinds),
+                       "Exception: Need to define {} tops for all outputs.")
+    for kind in kinds:
+        # load() raises this in reshape(), once setup() has passed.
+        check(kind in _NYUD_CHANNELS, f"Exception: Unknown output type: {kind}")
+    raise _image_unknown(ctx, "NYUDSegDataLayer", [_NYUD_CHANNELS[kind] for kind in kinds])
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers that keep or reduce their input's shape.
+
+@shape_rule(python_rule_key("spatial_dropout", "SpatialDropoutLayer"), counts=_ANY, origin=ENET)
+def spatial_dropout_layer(ctx: LayerContext) -> LayerShapes:
+    """ENet's spatial_dropout.py (caffe-enet): whole channels dropped; the top is shaped like the
+    bottom; param_str names the phase and the dropout probability p in (0, 1)."""
+    check(len(ctx.bottom_shapes) == 1, "Exception: Dropout layer needs one blob as input; received "
+                                       f"bottom blobs = {len(ctx.bottom_shapes)}")
+    check(ctx.num_tops == 1, "Exception: Output of dropout layer is just one blob; received top "
+                             f"blobs = {ctx.num_tops}")
+    params = _params(ctx)
+    _need(params, "phase", "SpatialDropoutLayer.setup()")
+    raw_p = _need(params, "p", "SpatialDropoutLayer.setup()")
+    try:
+        p = float(raw_p)
+    except (TypeError, ValueError):
+        raise RuleCheckFailed(f"ValueError: param_str 'p' is no number ({raw_p!r})") from None
+    check(0 < p < 1, "Exception: p need to be between 0 and 1")
+    return LayerShapes((ctx.bottom,))
+
+
+@shape_rule(python_rule_key("pyloss", "EuclideanLossLayer"), counts=_ANY, origin=PYCAFFE_EXAMPLE)
+def pyloss_euclidean_loss_layer(ctx: LayerContext) -> LayerShapes:
+    """examples/pycaffe/layers/pyloss.py: two inputs of the same count; the loss top is [1] (a
+    1-element vector, not Caffe's 0-axis loss scalar)."""
+    check(len(ctx.bottom_shapes) == 2, "Exception: Need two inputs to compute distance.")
+    check(ctx.num_tops >= 1, "EuclideanLossLayer.reshape() reshapes top[0], so it needs a top")
+    first, second = ctx.bottom_shapes
+    check(count(first) == count(second), "Exception: Inputs must have the same dimension.")
+    return LayerShapes(((1,),))
