@@ -87,14 +87,14 @@ def _pooling(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buff
     pool = layer.param.pooling_param.pool
     if pool == caffe_pb2.PoolingParameter.MAX and len(result.tops) == 1:
         return (Buffer("max_idx_ (argmax indices)", count(top), INDEX_BYTES),)
-    if pool == caffe_pb2.PoolingParameter.STOCHASTIC and layer.param.phase == caffe_pb2.TRAIN:
+    if pool == caffe_pb2.PoolingParameter.STOCHASTIC and layer.phase == caffe_pb2.TRAIN:
         return (Buffer("rand_idx_ (sampled indices)", count(top)),)
     return ()
 
 
 def _dropout(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
     # dropout_layer.cu: the mask rand_vec_ (unsigned int) is drawn only in the TRAIN phase.
-    if layer.param.phase != caffe_pb2.TRAIN:
+    if layer.phase != caffe_pb2.TRAIN:
         return ()
     bottom = result_bottom(result, layer)
     return (Buffer("rand_vec_ (dropout mask)", count(bottom), INDEX_BYTES),)

@@ -8,10 +8,17 @@ from blobcalc import caffe_pb2
 _FORK_OPTION = caffe_pb2.fork
 
 
+_FORK_OF: dict[str, str] = {}  # field full name → fork ("" for BVLC), read once per field
+
+
 def field_fork(field: descriptor.FieldDescriptor) -> str:
     """The fork that defines `field`, or "" for a BVLC Caffe field."""
-    options = field.GetOptions()
-    return str(options.Extensions[_FORK_OPTION]) if options.HasExtension(_FORK_OPTION) else ""
+    fork = _FORK_OF.get(field.full_name)
+    if fork is None:
+        options = field.GetOptions()
+        fork = str(options.Extensions[_FORK_OPTION]) if options.HasExtension(_FORK_OPTION) else ""
+        _FORK_OF[field.full_name] = fork
+    return fork
 
 
 def fork_fields_used(root: message.Message) -> tuple[str, ...]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import Any
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import GraphError
@@ -30,10 +29,14 @@ class BlobRef:
 
 @dataclass(frozen=True, slots=True)
 class NetLayer:
-    """A layer of the built net, in Caffe's order, Split layers Caffe inserts included."""
+    """A layer of the built net, in Caffe's order, Split layers Caffe inserts included. `param` is
+    the layer as written (never modified); `bottoms` are the names Caffe wires after split insertion."""
 
     index: int
     param: caffe_pb2.LayerParameter
+    name: str
+    type: str
+    phase: int  # the phase the layer runs in
     bottoms: tuple[str, ...]
     tops: tuple[str, ...]
     bottom_refs: tuple[BlobRef, ...]
@@ -41,21 +44,39 @@ class NetLayer:
     in_place: tuple[bool, ...]  # per top: it overwrites the bottom at the same index
     auto_split: bool
 
-    @property
-    def name(self) -> str:
-        return str(self.param.name)
 
-    @property
-    def type(self) -> str:
-        return str(self.param.type)
+@dataclass(frozen=True, slots=True)
+class _Wired:
+    """A layer after split insertion: its parameters, phase and the bottom names it reads."""
+
+    param: caffe_pb2.LayerParameter
+    phase: int
+    bottoms: tuple[str, ...]
+    auto_split: bool
 
 
 @dataclass(frozen=True, slots=True)
 class NetGraph:
     layers: tuple[NetLayer, ...]
-    dag: nx.DiGraph  # nodes: ("layer", index) and BlobRef; edges blob→reader, writer→blob
     input_blobs: tuple[str, ...]
     output_blobs: tuple[str, ...]
+
+
+def to_networkx(graph: NetGraph) -> Any:
+    """The layer DAG as a networkx DiGraph: nodes ("layer", index) and BlobRef (one per blob
+    version); edges blob → reading layer and layer → written blob, with the bottom/top index.
+    Built on demand (drawing, exports): the analysis itself walks the layers in Caffe's order."""
+    import networkx as nx
+
+    dag = nx.DiGraph()
+    for layer in graph.layers:
+        node = ("layer", layer.index)
+        dag.add_node(node, name=layer.name, type=layer.type)
+        for j, ref in enumerate(layer.bottom_refs):
+            dag.add_edge(ref, node, index=j)
+        for j, ref in enumerate(layer.top_refs):
+            dag.add_edge(node, ref, index=j)
+    return dag
 
 
 def split_layer_name(layer_name: str, blob_name: str, top_index: int) -> str:
@@ -76,9 +97,10 @@ def _unknown_bottom(layers: Sequence[caffe_pb2.LayerParameter], index: int, bott
                       f"needs bottom '{blob}' (bottom index {bottom_index}), {where}")
 
 
-def insert_splits(layers: Sequence[caffe_pb2.LayerParameter]) -> list[tuple[caffe_pb2.LayerParameter, bool]]:
+def insert_splits(phased: Sequence[tuple[caffe_pb2.LayerParameter, int]]) -> list[_Wired]:
     """insert_splits.cpp: a top read by several layers (or read once and also weighted as a loss)
-    gets a Split layer after its writer, one copy per reader. Returns (layer, auto_split) pairs."""
+    gets a Split layer after its writer, one copy per reader, and the readers' bottoms are renamed."""
+    layers = [layer for layer, _ in phased]
     last_writer: dict[str, tuple[int, int]] = {}
     source_of_bottom: dict[tuple[int, int], tuple[int, int]] = {}
     readers: dict[tuple[int, int], int] = {}
@@ -90,27 +112,28 @@ def insert_splits(layers: Sequence[caffe_pb2.LayerParameter]) -> list[tuple[caff
             source = last_writer[blob]
             source_of_bottom[(i, j)] = source
             readers[source] = readers.get(source, 0) + 1
-        for j, blob in enumerate(layer.top):
+        tops = layer.top
+        for j, blob in enumerate(tops):
             last_writer[blob] = (i, j)
         # A top used as a loss counts as one more reader (insert_splits.cpp).
-        for j in range(min(len(layer.loss_weight), len(layer.top))):
-            source = last_writer[layer.top[j]]
-            loss_weight_of[source] = layer.loss_weight[j]
-            if layer.loss_weight[j]:
+        weights = layer.loss_weight
+        for j in range(min(len(weights), len(tops))):
+            source = last_writer[tops[j]]
+            loss_weight_of[source] = weights[j]
+            if weights[j]:
                 readers[source] = readers.get(source, 0) + 1
 
     next_split_index: dict[tuple[int, int], int] = {}
-    result: list[tuple[caffe_pb2.LayerParameter, bool]] = []
-    for i, layer in enumerate(layers):
-        copy = caffe_pb2.LayerParameter()
-        copy.CopyFrom(layer)
-        for j, blob in enumerate(layer.bottom):
+    result: list[_Wired] = []
+    for i, (layer, phase) in enumerate(phased):
+        bottoms = list(layer.bottom)
+        for j, blob in enumerate(bottoms):
             source = source_of_bottom[(i, j)]
             if readers[source] > 1:
                 split_index = next_split_index.get(source, 0)
                 next_split_index[source] = split_index + 1
-                copy.bottom[j] = split_blob_name(layers[source[0]].name, blob, source[1], split_index)
-        result.append((copy, False))
+                bottoms[j] = split_blob_name(layers[source[0]].name, blob, source[1], split_index)
+        result.append(_Wired(layer, phase, tuple(bottoms), False))
         for j, blob in enumerate(layer.top):
             reader_count = readers.get((i, j), 0)
             if reader_count > 1:
@@ -121,60 +144,58 @@ def insert_splits(layers: Sequence[caffe_pb2.LayerParameter]) -> list[tuple[caff
                     split.top.append(split_blob_name(layer.name, blob, j, k))
                     if loss_weight:
                         split.loss_weight.append(loss_weight if k == 0 else 0.0)
-                split.phase = copy.phase
-                result.append((split, True))
+                result.append(_Wired(split, phase, (blob,), True))
     return result
 
 
-def build_graph(layers: Sequence[caffe_pb2.LayerParameter],
+def build_graph(layers: Sequence[tuple[caffe_pb2.LayerParameter, int]],
                 auto_top_count: Callable[[caffe_pb2.LayerParameter], int]) -> NetGraph:
     """Wire the filtered layers as Net::Init does; `auto_top_count` says how many tops a layer
     must have when Caffe creates anonymous ones (AutoTopBlobs)."""
-    dag = nx.DiGraph()
     net_layers: list[NetLayer] = []
     available: dict[str, BlobRef] = {}  # Net::Init's available_blobs, with our versions
     seen_names: set[str] = set()  # Net::Init's blob_name_to_idx
     versions: dict[str, int] = {}
     input_blobs: list[str] = []
-    for index, (param, auto_split) in enumerate(insert_splits(layers)):
-        layer_node = ("layer", index)
-        dag.add_node(layer_node, name=param.name, type=param.type)
+    for index, wired in enumerate(insert_splits(layers)):
+        param = wired.param
+        name, kind = param.name, param.type
+        bottoms = wired.bottoms
+        declared_tops = tuple(param.top)
         bottom_refs: list[BlobRef] = []
-        for j, blob in enumerate(param.bottom):
+        for j, blob in enumerate(bottoms):
             ref = available.pop(blob, None)
             if ref is None:
-                raise GraphError(param.name, param.type,
+                raise GraphError(name, kind,
                                  f"bottom '{blob}' (bottom index {j}) was already consumed by an earlier "
                                  "layer (Caffe: unknown bottom blob)")
             bottom_refs.append(ref)
-            dag.add_edge(ref, layer_node, index=j)
-        tops = list(param.top)
+        tops = list(declared_tops)
         needed = auto_top_count(param)
         tops += [AUTOMATIC_TOP] * max(0, needed - len(tops))
         top_refs: list[BlobRef] = []
         in_place: list[bool] = []
         for j, blob in enumerate(tops):
-            if blob == AUTOMATIC_TOP and j >= len(param.top):
+            if j >= len(declared_tops):
                 ref = BlobRef(f"{AUTOMATIC_TOP}#{index}.{j}", 0)
                 in_place.append(False)
-            elif j < len(param.bottom) and param.bottom[j] == blob:
+            elif j < len(bottoms) and bottoms[j] == blob:
                 ref = BlobRef(blob, versions[blob] + 1)
                 in_place.append(True)
             else:
                 if blob in seen_names:
-                    raise GraphError(param.name, param.type,
+                    raise GraphError(name, kind,
                                      f"top '{blob}' is produced by multiple sources (Caffe refuses a top "
                                      "name that an earlier layer wrote, unless it is in place)")
                 ref = BlobRef(blob, 0)
                 in_place.append(False)
             versions[ref.name] = ref.version
-            if blob != AUTOMATIC_TOP or j < len(param.top):
+            if j < len(declared_tops):
                 seen_names.add(blob)
                 available[blob] = ref
             top_refs.append(ref)
-            dag.add_edge(layer_node, ref, index=j)
-            if param.type == "Input":
+            if kind == "Input":
                 input_blobs.append(blob)
-        net_layers.append(NetLayer(index, param, tuple(param.bottom), tuple(tops), tuple(bottom_refs),
-                                   tuple(top_refs), tuple(in_place), auto_split))
-    return NetGraph(tuple(net_layers), dag, tuple(input_blobs), tuple(sorted(available)))
+        net_layers.append(NetLayer(index, param, name, kind, wired.phase, bottoms, tuple(tops),
+                                   tuple(bottom_refs), tuple(top_refs), tuple(in_place), wired.auto_split))
+    return NetGraph(tuple(net_layers), tuple(input_blobs), tuple(sorted(available)))

@@ -35,9 +35,10 @@ def meets_rule(state: NetState, rule: caffe_pb2.NetStateRule) -> bool:
     return not any(stage in state.stages for stage in rule.not_stage)
 
 
-def filter_layers(net: caffe_pb2.NetParameter, state: NetState) -> list[caffe_pb2.LayerParameter]:
-    """The layers Caffe keeps for this state, each a copy with its phase set (Net::Init does that)."""
-    kept: list[caffe_pb2.LayerParameter] = []
+def filter_layers(net: caffe_pb2.NetParameter, state: NetState) -> list[tuple[caffe_pb2.LayerParameter, int]]:
+    """The layers Caffe keeps for this state, each with the phase it runs in (Net::Init gives a layer
+    the net's phase unless the layer sets its own)."""
+    kept: list[tuple[caffe_pb2.LayerParameter, int]] = []
     for layer in net.layer:
         if layer.include and layer.exclude:
             raise GraphError(layer.name, layer.type,
@@ -47,9 +48,5 @@ def filter_layers(net: caffe_pb2.NetParameter, state: NetState) -> list[caffe_pb
         else:
             included = not any(meets_rule(state, rule) for rule in layer.exclude)
         if included:
-            copy = caffe_pb2.LayerParameter()
-            copy.CopyFrom(layer)
-            if not copy.HasField("phase"):
-                copy.phase = state.phase
-            kept.append(copy)
+            kept.append((layer, layer.phase if layer.HasField("phase") else state.phase))
     return kept

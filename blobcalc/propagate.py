@@ -161,7 +161,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         if given is not None:
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
-    context = LayerContext(layer.param, tuple(bottom_shapes), phase, len(layer.tops))
+    context = LayerContext(layer.param, tuple(bottom_shapes), layer.phase, len(layer.tops))
     try:
         answer: LayerShapes = rule.compute(context)
     except ShapeUnknown as exc:
@@ -226,7 +226,7 @@ def _apply_param_sharing(layer: NetLayer, result: LayerResult,
                          owners: dict[str, _ParamOwner]) -> LayerResult:
     """net.cpp AppendParam: a named ParamSpec shares the blob of the first layer that used the name."""
     specs = layer.param.param
-    if not result.known:
+    if not result.known or not specs:
         return result
     if len(specs) > len(result.param_shapes):
         raise ShapeError(layer.name, layer.type,

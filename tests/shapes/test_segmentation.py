@@ -171,7 +171,8 @@ def test_interp_checks(params: str, bottoms: int, message: str) -> None:
 def test_dense_image_data(params: str, data: tuple[int, ...], label: tuple[int, ...]) -> None:
     shapes = apply_rule(layer("DenseImageData", params, bottoms=0, tops=2), [])
     assert shapes.top_shapes == (data, label)
-    assert rule_for("DenseImageData") is not None and rule_for("DenseImageData").source  # type: ignore[union-attr]
+    rule = rule_for("DenseImageData")
+    assert rule is not None and rule.source
 
 
 def test_dense_image_data_without_size_is_unknown() -> None:

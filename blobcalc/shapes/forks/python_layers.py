@@ -61,7 +61,7 @@ def parse_param_str(text: str) -> dict[str, Any]:
     for candidate in (stripped, "{" + stripped + "}"):
         try:
             value = ast.literal_eval(candidate)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue
         if isinstance(value, dict):
             return value

@@ -15,7 +15,7 @@ from blobcalc.shapes.registry import (
     shape_rule,
 )
 
-YOLO = "YOLO fork (eric612/MobileNet-YOLO)"
+YOLO = "MobileNet-YOLO fork (eric612/MobileNet-YOLO)"
 
 # The detection outputs hold one row [image_id, label, confidence, xmin, ymin, xmax, ymax] per kept
 # box; Reshape sets one (fake) row because the number kept is only known after NMS in Forward.

@@ -1,0 +1,312 @@
+"""Python layers by rule (forks/python_layers.py): what each well-known module's setup()/reshape()
+give at net construction, param_str read without evaluating code, modules never imported, and
+py-faster-rcnn's nets from the corpus end to end."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+
+from blobcalc import analyze, caffe_pb2
+from blobcalc.shapes.forks.python_layers import ENET, FCN, PY_FASTER_RCNN, parse_param_str
+from blobcalc.shapes.registry import (
+    LayerContext,
+    LayerShapes,
+    RuleCheckFailed,
+    Shape,
+    ShapeUnknown,
+    rule_for_layer,
+)
+from tests.golden_support import CORPUS
+
+
+def python_layer(module: str, layer: str, param_str: str = "", bottoms: int = 0, tops: int = 1) -> str:
+    bottom_lines = " ".join(f'bottom: "b{i}"' for i in range(bottoms))
+    top_lines = " ".join(f'top: "t{i}"' for i in range(tops))
+    return (f'name: "py" type: "Python" {bottom_lines} {top_lines} python_param {{ module: "{module}" '
+            f'layer: "{layer}" param_str: {param_str!r} }}')
+
+
+def run(text: str, bottoms: list[Shape] | None = None, phase: int = caffe_pb2.TRAIN) -> LayerShapes:
+    layer = text_format.Parse(text, caffe_pb2.LayerParameter())
+    rule = rule_for_layer(layer)
+    assert rule is not None, f"no rule for {layer.python_param.module}.{layer.python_param.layer}"
+    context = LayerContext(layer, tuple(bottoms or ()), phase, len(layer.top))
+    return rule.compute(context)
+
+
+# ---------------------------------------------------------------------------------------------
+# param_str
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # py-faster-rcnn's YAML strings as the corpus writes them.
+    ("'feat_stride': 16", {"feat_stride": 16}),
+    ("'num_classes': 21", {"num_classes": 21}),
+    ("{'feat_stride': 16, 'scales': [2, 4, 8, 16, 32]}", {"feat_stride": 16, "scales": [2, 4, 8, 16, 32]}),
+    # YAML block style with bare keys.
+    ("feat_stride: 16\nscales: [8, 16]\nname: rpn", {"feat_stride": 16, "scales": [8, 16], "name": "rpn"}),
+    # FCN's eval()'d dictionaries, tuples included.
+    ("{'sbdd_dir': '../data/sbdd/dataset', 'seed': 1337, 'split': 'train', 'mean': (104.0, 116.6)}",
+     {"sbdd_dir": "../data/sbdd/dataset", "seed": 1337, "split": "train", "mean": (104.0, 116.6)}),
+    ("", {}),
+])
+def test_param_str(text: str, expected: dict[str, object]) -> None:
+    assert parse_param_str(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os').system('touch /tmp/blobcalc-param-str')",
+    "dict(feat_stride=16)",
+    "not a mapping at all",
+    "x" * 20_000,
+])
+def test_param_str_never_evaluates_code(text: str) -> None:
+    with pytest.raises(ShapeUnknown):
+        parse_param_str(text)
+    assert not Path("/tmp/blobcalc-param-str").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# py-faster-rcnn
+
+def test_rule_origins_and_sources() -> None:
+    for module, layer, origin, source in [
+        ("rpn.proposal_layer", "ProposalLayer", PY_FASTER_RCNN, False),
+        ("rpn.anchor_target_layer", "AnchorTargetLayer", PY_FASTER_RCNN, False),
+        ("rpn.proposal_target_layer", "ProposalTargetLayer", PY_FASTER_RCNN, False),
+        ("roi_data_layer.layer", "RoIDataLayer", PY_FASTER_RCNN, True),
+        ("voc_layers", "VOCSegDataLayer", FCN, True),
+        ("voc_layers", "SBDDSegDataLayer", FCN, True),
+        ("nyud_layers", "NYUDSegDataLayer", FCN, True),
+        ("pascalcontext_layers", "PASCALContextSegDataLayer", FCN, True),
+        ("siftflow_layers", "SIFTFlowSegDataLayer", FCN, True),
+        ("spatial_dropout", "SpatialDropoutLayer", ENET, False),
+    ]:
+        parsed = text_format.Parse(python_layer(module, layer), caffe_pb2.LayerParameter())
+        rule = rule_for_layer(parsed)
+        assert rule is not None and rule.origin == origin and rule.source == source, (module, layer)
+
+
+@pytest.mark.parametrize(("tops", "phase", "expected", "note"), [
+    (1, caffe_pb2.TEST, [(1, 5)], "RPN_POST_NMS_TOP_N (300"),
+    (2, caffe_pb2.TRAIN, [(1, 5), (1, 1, 1, 1)], "RPN_POST_NMS_TOP_N (2000"),
+])
+def test_proposal_layer(tops: int, phase: int, expected: list[Shape], note: str) -> None:
+    bottoms = [(1, 18, 14, 14), (1, 36, 14, 14), (1, 3)]
+    shapes = run(python_layer("rpn.proposal_layer", "ProposalLayer", "'feat_stride': 16", 3, tops),
+                 bottoms, phase)
+    assert list(shapes.top_shapes) == expected
+    assert note in shapes.notes[0]
+
+
+def test_proposal_layer_needs_feat_stride() -> None:
+    with pytest.raises(RuleCheckFailed, match="KeyError: 'feat_stride'"):
+        run(python_layer("rpn.proposal_layer", "ProposalLayer", "'scales': [8]", 3), [(1, 18, 4, 4)] * 3)
+
+
+@pytest.mark.parametrize(("param_str", "height_width", "anchors"), [
+    # Default 3 ratios x 3 scales on VGG16's 38x63 map of a 600x1000 image.
+    ("'feat_stride': 16", (38, 63), 9),
+    ("{'feat_stride': 16, 'scales': [2, 4, 8, 16, 32]}", (38, 63), 15),
+    # pva-faster-rcnn's 5 ratios x 5 scales.
+    ("{'feat_stride': 16, 'scales': [3, 6, 9, 16, 32], 'ratios': [0.5, 0.667, 1.0, 1.5, 2.0]}", (24, 40), 25),
+])
+def test_anchor_target_layer(param_str: str, height_width: tuple[int, int], anchors: int) -> None:
+    height, width = height_width
+    bottoms = [(1, 2 * anchors, height, width), (1, 4), (1, 3), (1, 3, 16 * height, 16 * width)]
+    shapes = run(python_layer("rpn.anchor_target_layer", "AnchorTargetLayer", param_str, 4, 4), bottoms)
+    targets = (1, 4 * anchors, height, width)
+    assert list(shapes.top_shapes) == [(1, 1, anchors * height, width), targets, targets, targets]
+
+
+def test_anchor_target_layer_needs_four_tops() -> None:
+    with pytest.raises(RuleCheckFailed, match="four tops"):
+        run(python_layer("rpn.anchor_target_layer", "AnchorTargetLayer", "'feat_stride': 16", 4, 3),
+            [(1, 18, 4, 4)] * 4)
+
+
+def test_proposal_target_layer() -> None:
+    shapes = run(python_layer("rpn.proposal_target_layer", "ProposalTargetLayer", "'num_classes': 21", 2, 5),
+                 [(1, 5), (1, 4)])
+    assert list(shapes.top_shapes) == [(1, 5), (1, 1), (1, 84), (1, 84), (1, 84)]
+    assert any("py-R-FCN" in note for note in shapes.notes)
+    with pytest.raises(RuleCheckFailed, match="num_classes must be a positive integer"):
+        run(python_layer("rpn.proposal_target_layer", "ProposalTargetLayer", "'num_classes': 'x'", 2, 5),
+            [(1, 5), (1, 4)])
+
+
+@pytest.mark.parametrize(("tops", "expected"), [
+    # cfg.TRAIN.HAS_RPN (end-to-end training): one 600x1000 image, im_info, gt_boxes.
+    (3, [(1, 3, 600, 1000), (1, 3), (1, 4)]),
+    # Fast R-CNN with bounding-box regression: two images, rois, labels, targets and weights.
+    (6, [(2, 3, 600, 1000), (1, 5), (1,), (1, 84), (1, 84), (1, 84)]),
+])
+def test_roi_data_layer(tops: int, expected: list[Shape]) -> None:
+    shapes = run(python_layer("roi_data_layer.layer", "RoIDataLayer", "'num_classes': 21", 0, tops))
+    assert list(shapes.top_shapes) == expected
+    assert shapes.notes
+
+
+@pytest.mark.parametrize(("param_str", "tops", "message"), [
+    ("'num_classes': 21", 5, "AssertionError"),
+    ("'classes': 21", 3, "KeyError: 'num_classes'"),
+])
+def test_roi_data_layer_checks(param_str: str, tops: int, message: str) -> None:
+    with pytest.raises(RuleCheckFailed, match=message):
+        run(python_layer("roi_data_layer.layer", "RoIDataLayer", param_str, 0, tops))
+
+
+# ---------------------------------------------------------------------------------------------
+# FCN's data layers: shapes come from the images, so the rule names the options that give them.
+
+VOC = "{'voc_dir': '../data/pascal/VOC2011', 'seed': 1337, 'split': 'seg11valid', 'mean': (104.0, 116.7, 122.7)}"
+NYUD = "{'tops': ['color', 'hha', 'label'], 'seed': 1337, 'nyud_dir': '../data/nyud', 'split': 'trainval'}"
+
+
+@pytest.mark.parametrize(("module", "layer", "param_str", "tops", "message"), [
+    ("voc_layers", "VOCSegDataLayer", VOC, 2, "--input-shape t0=1,3,H,W --input-shape t1=1,1,H,W"),
+    ("nyud_layers", "NYUDSegDataLayer", NYUD, 3,
+     "t0=1,3,H,W --input-shape t1=1,3,H,W --input-shape t2=1,1,H,W"),
+    ("siftflow_layers", "SIFTFlowSegDataLayer", "{'siftflow_dir': 'x', 'split': 'train'}", 3,
+     "t0=1,3,H,W --input-shape t1=1,1,H,W --input-shape t2=1,1,H,W"),
+])
+def test_fcn_data_layers_are_data_dependent(module: str, layer: str, param_str: str, tops: int,
+                                            message: str) -> None:
+    with pytest.raises(ShapeUnknown, match=message):
+        run(python_layer(module, layer, param_str, 0, tops))
+
+
+@pytest.mark.parametrize(("module", "layer", "param_str", "bottoms", "tops", "message"), [
+    ("voc_layers", "VOCSegDataLayer", VOC, 0, 1, "Need to define two tops"),
+    ("voc_layers", "VOCSegDataLayer", VOC, 1, 2, "Do not define a bottom"),
+    ("voc_layers", "VOCSegDataLayer", "{'voc_dir': 'x', 'split': 'val'}", 0, 2, "KeyError: 'mean'"),
+    ("nyud_layers", "NYUDSegDataLayer", NYUD, 0, 2, "Need to define {} tops"),
+    ("nyud_layers", "NYUDSegDataLayer", NYUD.replace("'hha'", "'ir'"), 0, 3, "Unknown output type: ir"),
+])
+def test_fcn_data_layer_checks(module: str, layer: str, param_str: str, bottoms: int, tops: int,
+                               message: str) -> None:
+    with pytest.raises(RuleCheckFailed, match=message):
+        run(python_layer(module, layer, param_str, bottoms, tops), [(1, 3, 8, 8)] * bottoms)
+
+
+def test_spatial_dropout_and_pyloss() -> None:
+    dropout = run(python_layer("spatial_dropout", "SpatialDropoutLayer", "{'phase': 'TEST', 'p': '0.01'}", 1),
+                  [(1, 64, 128, 128)])
+    assert dropout.top_shapes == ((1, 64, 128, 128),)
+    with pytest.raises(RuleCheckFailed, match="p need to be between 0 and 1"):
+        run(python_layer("spatial_dropout", "SpatialDropoutLayer", "{'phase': 'TEST', 'p': 1.5}", 1),
+            [(1, 64, 8, 8)])
+    loss = run(python_layer("pyloss", "EuclideanLossLayer", "", 2), [(10, 1), (10, 1)])
+    assert loss.top_shapes == ((1,),)
+    with pytest.raises(RuleCheckFailed, match="Inputs must have the same dimension"):
+        run(python_layer("pyloss", "EuclideanLossLayer", "", 2), [(10, 1), (10, 2)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Never imported
+
+NET = """
+name: "imports"
+input: "data" input_shape { dim: 1 dim: 18 dim: 4 dim: 4 }
+input: "deltas" input_shape { dim: 1 dim: 36 dim: 4 dim: 4 }
+input: "im_info" input_shape { dim: 1 dim: 3 }
+layer { name: "proposal" type: "Python" bottom: "data" bottom: "deltas" bottom: "im_info" top: "rois"
+        python_param { module: "rpn.proposal_layer" layer: "ProposalLayer" param_str: "'feat_stride': 16" } }
+layer { name: "mine" type: "Python" bottom: "rois" top: "out"
+        python_param { module: "blobcalc_trap_module" layer: "TrapLayer" } }
+"""
+
+TRAP = """
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+class {layer}:
+    pass
+"""
+
+
+def test_python_modules_are_never_imported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modules that would write a file if imported, one a well-known module (ruled), one unknown:
+    analysing a net that names both imports neither."""
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "rpn").mkdir()
+    (tmp_path / "rpn" / "__init__.py").write_text(TRAP.format(marker=str(marker), layer="Package"))
+    (tmp_path / "rpn" / "proposal_layer.py").write_text(TRAP.format(marker=str(marker), layer="ProposalLayer"))
+    (tmp_path / "blobcalc_trap_module.py").write_text(TRAP.format(marker=str(marker), layer="TrapLayer"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    analysis = analyze(NET)
+    assert not marker.exists()
+    assert "rpn.proposal_layer" not in sys.modules and "blobcalc_trap_module" not in sys.modules
+    by_name = {layer.name: layer for layer in analysis.layers}
+    assert by_name["proposal"].top_shapes == ((1, 5),)
+    assert by_name["proposal"].origin == PY_FASTER_RCNN
+    assert not by_name["mine"].known
+    assert "Python:blobcalc_trap_module.TrapLayer" in analysis.unsupported_types
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus nets end to end
+
+def corpus_file(name: str) -> str:
+    path = Path(CORPUS / name)
+    if not path.exists():
+        pytest.skip("../shared/corpus is not beside this checkout")
+    return str(path)
+
+
+def shapes_by_layer(name: str, phase: str = "TEST", **options: object) -> dict[str, tuple[Shape | None, ...]]:
+    analysis = analyze(corpus_file(name), phase=phase, **options)  # type: ignore[arg-type]
+    assert not analysis.partial and not analysis.unsupported_types
+    return {layer.name: layer.top_shapes for layer in analysis.layers}
+
+
+def test_faster_rcnn_test_net() -> None:
+    """VGG16 faster_rcnn_end2end test.prototxt: a 224x224 image, conv5_3 at 1/16, the proposal
+    layer's set-up rois [1, 5] pooled to 7x7 and classified."""
+    shapes = shapes_by_layer("rbgirshick__py-faster-rcnn/models__pascal_voc__VGG16__faster_rcnn_end2end__test.prototxt")
+    assert shapes["rpn_cls_score"] == ((1, 18, 14, 14),)
+    assert shapes["rpn_cls_prob_reshape"] == ((1, 18, 14, 14),)
+    assert shapes["proposal"] == ((1, 5),)
+    assert shapes["roi_pool5"] == ((1, 512, 7, 7),)
+    assert shapes["fc6"] == ((1, 4096),)
+    assert shapes["cls_prob"] == ((1, 21),)
+    assert shapes["bbox_pred"] == ((1, 84),)
+
+
+def test_faster_rcnn_end2end_train_net() -> None:
+    """The same net for training: RoIDataLayer (HAS_RPN, 600x1000), anchor targets on the 38x63
+    map, proposal targets for 21 classes, and the fork's SmoothL1Loss."""
+    shapes = shapes_by_layer(
+        "rbgirshick__py-faster-rcnn/models__pascal_voc__VGG16__faster_rcnn_end2end__train.prototxt", "TRAIN")
+    assert shapes["input-data"] == ((1, 3, 600, 1000), (1, 3), (1, 4))
+    assert shapes["rpn-data"] == ((1, 1, 342, 63), (1, 36, 38, 63), (1, 36, 38, 63), (1, 36, 38, 63))
+    assert shapes["roi-data"] == ((1, 5), (1, 1), (1, 84), (1, 84), (1, 84))
+    assert shapes["roi_pool5"] == ((1, 512, 7, 7),)
+    assert shapes["rpn_loss_bbox"] == ((),)
+    assert shapes["loss_bbox"] == ((),)
+
+
+def test_fast_rcnn_train_net() -> None:
+    shapes = shapes_by_layer("rbgirshick__py-faster-rcnn/models__pascal_voc__VGG16__fast_rcnn__train.prototxt",
+                             "TRAIN")
+    assert shapes["data"] == ((2, 3, 600, 1000), (1, 5), (1,), (1, 84), (1, 84), (1, 84))
+    assert shapes["roi_pool5"] == ((1, 512, 7, 7),)
+
+
+def test_pvanet_cxx_proposal_layer() -> None:
+    """PVANet's 384 training net with its own input size: the C++ Proposal layer keeps room for
+    post_nms_topn (200) RoIs, which the proposal targets then sample."""
+    shapes = shapes_by_layer(
+        "sanghoon__pva-faster-rcnn/models__pvanet_obsolete__example_train_384__train.prototxt", "TRAIN",
+        input_shapes={"data": (1, 3, 384, 640), "im_info": (1, 3), "gt_boxes": (1, 4)})
+    assert shapes["proposal"] == ((200, 5), (200,))
+    assert shapes["roi-data"][0] == (1, 5)
+    assert shapes["roi_pool_conv5"] == ((1, 384, 6, 6),)  # convf: 384 channels
+
+
+def test_fcn_net_with_given_image_size() -> None:
+    shapes = shapes_by_layer("shelhamer__fcn.berkeleyvision.org/voc-fcn8s__val.prototxt",
+                             input_shapes={"data": (1, 3, 500, 500), "label": (1, 1, 500, 500)})
+    assert shapes["score"] == ((1, 21, 500, 500),)
