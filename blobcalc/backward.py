@@ -73,7 +73,7 @@ def backward_plan(analysis: NetAnalysis) -> BackwardPlan:
         for index, layer in enumerate(graph_layers):
             layer_needs[index] = True
             rule = rule_for_layer(layer.param)
-            loss_layer = rule is not None and rule.counts.auto_tops  # Caffe's LossLayer subclasses
+            loss_layer = rule is not None and rule.is_loss
             for j in range(len(layer.bottom_refs)):
                 allow = not (loss_layer and j == 1)  # LossLayer::AllowForceBackward: not the labels
                 bottom_needs[index][j] = bottom_needs[index][j] or allow

@@ -191,7 +191,7 @@ def _loss_weights(layer: NetLayer, rule: ShapeRule | None) -> tuple[float, ...]:
             raise ShapeError(layer.name, layer.type,
                              "loss_weight must be unspecified or specified once per top blob.")
         return explicit
-    if rule is not None and rule.counts.auto_tops and layer.tops:
+    if rule is not None and rule.is_loss and layer.tops:
         # LossLayer::LayerSetUp adds one loss_weight of 1, which then must match the top count.
         if len(layer.tops) != 1:
             raise ShapeError(layer.name, layer.type,

@@ -69,6 +69,12 @@ class ShapeRule:
     origin: str = BVLC  # which Caffe registers this type, e.g. "SSD fork (weiliu89/caffe)"
     source: bool = False  # feeds the net from outside (data/input layer): first axis is the batch
 
+    @property
+    def is_loss(self) -> bool:
+        """A subclass of Caffe's LossLayer: the only layers with AutoTopBlobs that are not data
+        layers (a fork's data layer may create its tops automatically too)."""
+        return self.counts.auto_tops and not self.source
+
 
 _RULES: dict[str, ShapeRule] = {}
 
