@@ -53,6 +53,7 @@ def render_table(rows: Sequence[ScanRow]) -> str:
                       "-" if row.activation_bytes is None else human_bytes(row.activation_bytes),
                       "-" if row.training_bytes is None else human_bytes(row.training_bytes), detail])
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
+    widths[-1] = len(headers[-1])  # the last column is free text: no padding
     right = {3, 4, 5, 6}
 
     def fmt(cells: Sequence[str]) -> str:
