@@ -32,7 +32,9 @@ class ScanOptions:
     batch: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     globs: tuple[str, ...] = ()  # empty: every regular file under a directory
-    weights_pattern: str = ""  # pair NAME.caffemodel with NAME.prototxt (same stem) when "stem"
+    # Where a net's weights are, to audit them in its row: "" (do not pair), or a pattern with
+    # {dir} (the net's folder) and {stem} (its name without .prototxt), e.g. "{dir}/{stem}.caffemodel".
+    weights_pattern: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class ScanRow:
     unknown_types: tuple[str, ...] = ()
     message: str = ""  # the error or skip reason (with line:col for parse errors)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    audit: str = ""  # with a weights pattern: "ok", "no weights", or why Caffe would refuse the weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +221,35 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
     return ScanRow(path, NET, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
                    len(analysis.layers), analysis.param_count, 4 * analysis.param_count,
                    unique_blob_bytes(analysis), training, caffe_memory_required_bytes(analysis),
-                   analysis.unsupported_types, _unknown_message(analysis), tuple(notes))
+                   analysis.unsupported_types, _unknown_message(analysis), tuple(notes),
+                   _audit_status(path, analysis, options.weights_pattern))
+
+
+def weights_path_for(net_path: str, pattern: str) -> str:
+    folder, name = os.path.split(net_path)
+    stem = name[: -len(".prototxt")] if name.endswith(".prototxt") else os.path.splitext(name)[0]
+    return pattern.format(dir=folder or ".", stem=stem)
+
+
+def _audit_status(path: str, analysis: object, pattern: str) -> str:
+    """Audit the paired weights file the way `blobcalc audit` does; a short status for the row."""
+    if not pattern:
+        return ""
+    from blobcalc.audit import audit
+    from blobcalc.result import NetAnalysis
+    from blobcalc.weights import read_weights
+
+    assert isinstance(analysis, NetAnalysis)
+    weights_path = weights_path_for(path, pattern)
+    if not os.path.exists(weights_path):
+        return "no weights"
+    try:
+        result = audit(analysis, read_weights(weights_path))
+    except BlobcalcError as exc:
+        return f"unreadable weights: {exc}"
+    if result.abort is not None:
+        return f"Caffe refuses {os.path.basename(weights_path)}: {result.abort.status} at '{result.abort.layer}'"
+    return f"ok ({os.path.basename(weights_path)})"
 
 
 def _unknown_message(analysis: object) -> str:

@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only files whose name matches (repeatable; default: every file)")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help=f"skip larger files, with a reason (default {DEFAULT_MAX_BYTES})")
+    parser.add_argument("--weights-pattern", metavar="PATTERN", default="",
+                        help="audit each net's weights, found by this pattern with {dir} and {stem}, e.g. "
+                             "'{dir}/{stem}.caffemodel' (see also --pair-weights)")
+    parser.add_argument("--pair-weights", action="store_true",
+                        help="audit NAME.caffemodel beside each NAME.prototxt (same stem)")
     parser.add_argument("--shard", metavar="K/N", help="process only the K-th of N stable parts of the files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
@@ -45,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     shard = _shard(args.shard)
     candidates = [c for c in discover(args.paths, args.glob) if in_shard(c.path, shard)]
-    options = ScanOptions(phase=args.phase, batch=args.batch, max_bytes=args.max_bytes)
+    pattern = args.weights_pattern or ("{dir}/{stem}.caffemodel" if args.pair_weights else "")
+    options = ScanOptions(phase=args.phase, batch=args.batch, max_bytes=args.max_bytes, weights_pattern=pattern)
     rows_iter: Iterator[ScanRow] = scan(candidates, options, jobs=args.jobs)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     progress = _progress(len(candidates), args.no_progress)

@@ -13,7 +13,7 @@ from blobcalc.scan import ScanRow
 from blobcalc.units import human_bytes
 
 COLUMNS = ("path", "kind", "status", "era", "net_name", "layers", "params", "param_bytes", "activation_bytes",
-           "training_bytes", "caffe_log_bytes", "unknown_types", "message")
+           "training_bytes", "caffe_log_bytes", "unknown_types", "audit", "message")
 
 
 def row_dict(row: ScanRow) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def render_table(rows: Sequence[ScanRow]) -> str:
     headers = ("status", "kind", "era", "layers", "params", "activations", "training", "path / message")
     lines = []
     for row in rows:
-        detail = row.path + (f"  — {row.message}" if row.message else "")
+        detail = row.path + (f"  [weights: {row.audit}]" if row.audit else "") + (
+            f"  — {row.message}" if row.message else "")
         lines.append([row.status, row.kind, row.era or "-", "-" if row.layers is None else str(row.layers),
                       "-" if row.params is None else f"{row.params:,}",
                       "-" if row.activation_bytes is None else human_bytes(row.activation_bytes),
