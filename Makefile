@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 EXAMPLE ?= blobcalc/examples/lenet.prototxt
 
-.PHONY: install run test lint proto golden bench
+.PHONY: install run test lint proto golden bench browser-deps
 
 install:
 	$(PIP) install --quiet -e '.[dev]'
@@ -15,7 +15,7 @@ test: install
 	$(PYTHON) -m pytest
 
 lint: install
-	$(PYTHON) -m ruff check blobcalc tests
+	$(PYTHON) -m ruff check blobcalc tests docs
 	$(PYTHON) -m mypy blobcalc
 
 # Regenerate blobcalc/caffe_pb2.py from proto/caffe.proto (never edit the generated file).
@@ -25,3 +25,21 @@ proto:
 # Compare every corpus net with what real Caffe computed (../shared/golden).
 golden: install
 	$(PYTHON) ../shared/tools/golden_check.py
+
+# Wall time of `blobcalc scan` over the corpus, next to parsing alone (text_format and our fast reader).
+bench: install
+	$(PYTHON) benchmarks/bench_scan.py ../shared/corpus
+
+# What tests/test_browser.py needs (required in CI): headless Chromium, its driver and Graphviz, from
+# Debian's packages, installed only when missing (selenium comes with the dev extras). Needs root or sudo.
+BROWSER_PROGRAMS ?= chromium chromedriver dot
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@missing=""; for program in $(BROWSER_PROGRAMS); do \
+		command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "browser-deps: installing Debian packages for:$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium chromium-driver graphviz; \
+	else echo "browser-deps: chromium, chromedriver and dot are installed"; fi

@@ -16,7 +16,17 @@ class Command:
 
 
 def all_commands() -> tuple[Command, ...]:
-    from blobcalc.commands import analyze_cmd, audit_cmd, estimate_cmd, fit_cmd, scan_cmd, upgrade_cmd
+    from blobcalc.commands import (
+        analyze_cmd,
+        audit_cmd,
+        estimate_cmd,
+        fit_cmd,
+        graph_cmd,
+        report_cmd,
+        scan_cmd,
+        upgrade_cmd,
+    )
 
-    modules: tuple[ModuleType, ...] = (analyze_cmd, estimate_cmd, fit_cmd, scan_cmd, audit_cmd, upgrade_cmd)
+    modules: tuple[ModuleType, ...] = (analyze_cmd, estimate_cmd, fit_cmd, scan_cmd, audit_cmd, upgrade_cmd,
+                                       graph_cmd, report_cmd)
     return tuple(module.COMMAND for module in modules)

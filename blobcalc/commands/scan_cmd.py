@@ -8,13 +8,15 @@ from collections.abc import Iterator
 
 from blobcalc.commands import Command
 from blobcalc.errors import UsageError
+from blobcalc.report import scan_html
 from blobcalc.report.scan_report import render_csv, render_json, render_jsonl_row, render_table, summary_text
 from blobcalc.scan import DEFAULT_MAX_BYTES, ERROR, ScanOptions, ScanRow, discover, in_shard, scan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (scanned recursively)")
-    parser.add_argument("--format", choices=("table", "csv", "jsonl", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "csv", "jsonl", "json", "html"), default="table",
+                        help="html: one page linking each net's own report, written beside --output")
     parser.add_argument("--output", "-o", help="write the rows here instead of standard output")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: the number of cores)")
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     shard = _shard(args.shard)
+    if args.format == "html" and not args.output:
+        raise UsageError("--format html needs --output: each net's report is written beside that file")
     candidates = [c for c in discover(args.paths, args.glob) if in_shard(c.path, shard)]
     pattern = args.weights_pattern or ("{dir}/{stem}.caffemodel" if args.pair_weights else "")
     options = ScanOptions(phase=args.phase, batch=args.batch, max_bytes=args.max_bytes, weights_pattern=pattern)
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             out.write(render_csv(rows))
         elif args.format == "json":
             out.write(render_json(rows))
+        elif args.format == "html":
+            out.write(scan_html.write_reports(rows, args.output, options, jobs=args.jobs))
         if args.format in ("csv", "jsonl"):
             sys.stderr.write(summary_text(rows))  # the rows stay machine-readable
     finally:

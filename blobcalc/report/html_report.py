@@ -1,0 +1,425 @@
+"""One self-contained HTML page for one net: the memory summary, a sortable per-layer table, memory
+charts drawn as inline SVG and the layer graph (Graphviz's SVG, inlined). Pure: returns a string.
+
+Nothing is fetched when the page opens: CSS and JavaScript are inline and a Content-Security-Policy
+forbids every other source. Every string that comes from the net is HTML-escaped.
+"""
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from blobcalc.api import NetReport
+from blobcalc.drawing import FAMILY_COLOURS, result_family, svg_for_inlining
+from blobcalc.memory import MemoryTotals
+from blobcalc.report.rows import LayerRow, layer_rows, shapes_text, totals
+from blobcalc.report.summary import notice_lines
+from blobcalc.units import UNIT_BYTES, format_bytes
+
+# default-src 'none': the page can load nothing from anywhere; only its own inline style and script
+# run, and images only from data: URLs (there are none today).
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                           "img-src data:")
+
+STYLE = """
+:root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink);
+       margin: 0 auto; padding: 16px 24px 48px; max-width: 1400px; }
+h1 { font-size: 22px; margin: 8px 0 2px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: var(--muted); margin: 0 0 12px; word-break: break-all; }
+table { border-collapse: collapse; }
+table.summary th { text-align: left; font-weight: 600; padding: 3px 16px 3px 0; vertical-align: top;
+                   white-space: nowrap; }
+table.summary td { padding: 3px 0; }
+table.summary ul { margin: 2px 0; padding-left: 18px; color: var(--muted); }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.layers { width: 100%; font-size: 13px; }
+table.layers th, table.layers td { border-bottom: 1px solid var(--line); padding: 3px 8px; white-space: nowrap; }
+table.layers thead th { position: sticky; top: 0; background: var(--head); cursor: pointer; user-select: none;
+                        white-space: nowrap; text-align: left; }
+table.layers thead th.num { text-align: right; }
+table.layers thead th::after { content: " \\2195"; color: #aab; }
+table.layers thead th[aria-sort="ascending"]::after { content: " \\25B2"; color: var(--ink); }
+table.layers thead th[aria-sort="descending"]::after { content: " \\25BC"; color: var(--ink); }
+table.layers tbody tr:hover { background: #fff8c5; }
+tr.auto td { color: var(--muted); }
+tr.unknown td { color: #b42318; }
+.swatch { display: inline-block; width: 10px; height: 10px; border: 1px solid #777; border-radius: 2px;
+          margin-right: 6px; vertical-align: baseline; }
+.scroll { max-height: 70vh; overflow: auto; border: 1px solid var(--line); }
+.chart { width: 100%; height: auto; display: block; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 6px 0; color: var(--muted); font-size: 13px; }
+.note { color: var(--muted); }
+.warning { background: #fff8c5; border: 1px solid #d4a72c; padding: 8px 12px; border-radius: 6px; }
+.graph { overflow: auto; max-height: 85vh; border: 1px solid var(--line); background: #fff; }
+svg text { font-family: system-ui, Helvetica, Arial, sans-serif; }
+"""
+
+# Sorts a table.sortable by the clicked column: numbers by their data-sort value, text by its
+# content; a second click reverses; ties keep the net's order.
+SCRIPT = """
+(function () {
+  function key(cell, numeric) {
+    var value = cell.hasAttribute('data-sort') ? cell.getAttribute('data-sort') : cell.textContent;
+    if (!numeric) { return value.toLowerCase(); }
+    var number = parseFloat(value);
+    return isNaN(number) ? -Infinity : number;
+  }
+  function compare(x, y) { return x < y ? -1 : (x > y ? 1 : 0); }
+  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), function (table) {
+    var headers = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(headers, function (header, column) {
+      header.setAttribute('tabindex', '0');
+      function sort() {
+        var numeric = header.getAttribute('data-type') === 'number';
+        var ascending = header.getAttribute('aria-sort') !== 'ascending';
+        Array.prototype.forEach.call(headers, function (other) { other.removeAttribute('aria-sort'); });
+        header.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var order = compare(key(a.cells[column], numeric), key(b.cells[column], numeric));
+          if (!ascending) { order = -order; }
+          return order || (Number(a.getAttribute('data-order')) - Number(b.getAttribute('data-order')));
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      }
+      header.addEventListener('click', sort);
+      header.addEventListener('keydown', function (event) {
+        if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); sort(); }
+      });
+    });
+  });
+})();
+"""
+
+# Component colours (Tableau 10): the same component has the same colour in every bar.
+COMPONENT_COLOURS = {
+    "activations": "#4e79a7",
+    "activation gradients": "#a0cbe8",
+    "parameters": "#f28e2b",
+    "parameter gradients": "#ffbe7d",
+    "solver state": "#59a14f",
+    "layer buffers": "#b07aa1",
+    "test nets": "#9c755f",
+    "input": "#bab0ac",
+}
+
+CHART_WIDTH = 960
+NUM_CLASS = ' class="num"'
+
+
+def escape(text: object) -> str:
+    """Any value as HTML text or attribute content (quotes escaped too)."""
+    return html.escape(str(text), quote=True)
+
+
+def page(title: str, body: Sequence[str]) -> str:
+    """A complete HTML document around `body` with the shared style and sorting script."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="generator" content="blobcalc">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        *body,
+        f"<script>{SCRIPT}</script>",
+        "</body>",
+        "</html>",
+    ]) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    label: str
+    bytes: int
+
+
+def _components(totals_: MemoryTotals, training: bool) -> list[Segment]:
+    segments = [Segment("activations", totals_.activation_data)]
+    if training:
+        segments.append(Segment("activation gradients", totals_.activation_diff))
+    segments.append(Segment("parameters", totals_.param_data))
+    if training:
+        segments += [Segment("parameter gradients", totals_.param_diff), Segment("solver state", totals_.solver_state)]
+    segments.append(Segment("layer buffers", totals_.buffers))
+    return segments
+
+
+def _components_text(segments: Sequence[Segment], unit: str) -> str:
+    return " + ".join(f"{segment.label} {format_bytes(segment.bytes, unit)}" for segment in segments)
+
+
+def _family(row: LayerRow, report: NetReport) -> str:
+    return result_family(row.layer, report.analysis.graph.layers[row.layer.index].param)
+
+
+def _summary(report: NetReport, unit: str) -> list[str]:
+    analysis, memory = report.analysis, report.memory
+    total = totals(analysis)
+    partial = " (partial: unknown layers are left out)" if total.partial else ""
+    rows: list[tuple[str, str]] = []
+
+    def add(label: str, value: str, notes: Sequence[str] = ()) -> None:
+        items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+        rows.append((escape(label), escape(value) + (f"<ul>{items}</ul>" if items else "")))
+
+    add("parameters", f"{total.param_count:,} ({format_bytes(total.param_count * memory.element_bytes, unit)} as "
+        f"{memory.dtype}){partial}")
+    add("Caffe's log figure", f"\"Memory required for data\": {format_bytes(memory.caffe_log_bytes, unit)} "
+        f"({memory.caffe_log_bytes:,} B; float32, in-place tops counted again){partial}")
+    add("unique blob data", f"{format_bytes(memory.unique_blob_bytes, unit)}: the activation data Caffe really "
+        "allocates (in-place, Split, Flatten and Reshape tops share their bottom's)")
+    add("batch", str(memory.batch) if memory.batch is not None else "unknown")
+    inference = _components(memory.inference.totals, False)
+    add("inference memory", f"{format_bytes(memory.inference.totals.total, unit)} ({analysis.phase} net, "
+        f"{memory.dtype}) = {_components_text(inference, unit)}")
+    add("inference peak", f"{format_bytes(memory.peak.peak_bytes, unit)} with each blob freed after its last "
+        f"reader (peak during layer '{memory.peak.peak_layer}')")
+    solver = memory.solver
+    add("solver", f"{solver.type}{' from ' + solver.source if solver.source else ' (default: no --solver)'}, "
+        f"{solver.regularization_type} regularization, {memory.device.upper()} code path")
+    if memory.training is not None:
+        training = _components(memory.training.totals, True)
+        tests = ""
+        if memory.test_nets:
+            tests = f" + test nets {format_bytes(sum(t.totals.total for t in memory.test_nets), unit)}"
+        add("training memory", f"{format_bytes(memory.training_total or 0, unit)} (TRAIN net) = "
+            f"{_components_text(training, unit)}{tests}", memory.training_notes)
+    else:
+        add("training memory", f"not available: {memory.training_error}")
+    seed = memory.seed
+    if seed is not None:
+        add("seed method", f"training {format_bytes(seed.training_bytes, unit)} = activations "
+            f"{format_bytes(seed.activation_bytes_per_image, unit)}/image × {seed.batch} + parameters ×3 "
+            f"{format_bytes(seed.param_bytes, unit)} + input {format_bytes(seed.misc_bytes, unit)}; inference "
+            f"{format_bytes(seed.inference_bytes, unit)} (one image)", [f"seed vs Caffe: {n}" for n in memory.notes])
+    else:
+        add("seed method", f"not available: {memory.seed_error}")
+    maccs = sum(row.maccs for row in report.compute)
+    unmodelled = [row.name for row in report.compute if not row.modelled]
+    add("compute", f"{maccs:,} forward MACCs ({2 * maccs:,} FLOPs; 1 MACC = 2 FLOPs)",
+        [f"compute not modelled for: {', '.join(unmodelled)}"] if unmodelled else ())
+    out = ['<table class="summary" id="summary">']
+    out += [f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows]
+    out.append("</table>")
+    notices = notice_lines(report)
+    if notices:
+        out.append('<div class="warning" id="notices"><ul>' + "".join(f"<li>{escape(line)}</li>" for line in notices)
+                   + "</ul></div>")
+    return out
+
+
+LAYER_COLUMNS: tuple[tuple[str, bool], ...] = (  # (header, numeric)
+    ("#", True), ("layer", False), ("type", False), ("top shapes", False), ("outputs", True), ("params", True),
+    ("MACCs", True), ("activations", True), ("buffers", True), ("inference memory", True),
+    ("training memory", True))
+
+
+def _layer_table(report: NetReport, rows: Sequence[LayerRow], unit: str) -> list[str]:
+    head = "".join(f'<th scope="col"{NUM_CLASS if numeric else ""} data-type="{"number" if numeric else "text"}">'
+                   f"{escape(name)}</th>" for name, numeric in LAYER_COLUMNS)
+    out = ['<div class="scroll">', '<table class="layers sortable" id="layers">', f"<thead><tr>{head}</tr></thead>",
+           "<tbody>"]
+    for row in rows:
+        layer = row.layer
+        family = _family(row, report)
+        kind = layer.type + (" (auto)" if layer.auto_split else "")
+        if layer.replaced_type:
+            kind = f"Input<-{layer.replaced_type}"
+        classes = [c for c in ("auto" if layer.auto_split else "", "" if layer.known else "unknown") if c]
+        row_class = f' class="{" ".join(classes)}"' if classes else ""
+        training = row.training.total if row.training is not None else None
+
+        def number(value: int | None, text: str | None = None) -> str:
+            if value is None:
+                return '<td class="num" data-sort="">-</td>'
+            return f'<td class="num" data-sort="{value}">{escape(text if text is not None else f"{value:,}")}</td>'
+
+        cells = [
+            number(layer.index, str(layer.index)),
+            f"<td>{escape(layer.name)}</td>",
+            f'<td><span class="swatch" style="background:{FAMILY_COLOURS[family]}" title="{escape(family)}">'
+            f"</span>{escape(kind)}</td>",
+            f"<td>{escape(shapes_text(layer.top_shapes))}</td>",
+            number(row.output_elements),
+            number(row.param_count),
+            number(row.compute.maccs),
+            number(row.inference.activation_data, format_bytes(row.inference.activation_data, unit)),
+            number(row.inference.buffer_bytes, format_bytes(row.inference.buffer_bytes, unit)),
+            number(row.inference.total, format_bytes(row.inference.total, unit)),
+            number(training, None if training is None else format_bytes(training, unit)),
+        ]
+        out.append(f'<tr data-order="{layer.index}" data-family="{escape(family)}"{row_class}>{"".join(cells)}</tr>')
+    out += ["</tbody>", "</table>", "</div>"]
+    if rows and rows[0].training is None:
+        out.append('<p class="note">Training memory per layer is shown when the table\'s net is the one trained '
+                   "(--phase TRAIN).</p>")
+    return out
+
+
+def _nice_step(maximum: float) -> float:
+    """A round tick step (1, 2 or 5 × 10^k) giving about four ticks up to `maximum`."""
+    raw = maximum / 4 if maximum > 0 else 1.0
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw * (1 - 1e-9))
+
+
+def _decimals(step: float) -> int:
+    """Decimals that show a tick step exactly: 0 for 5, 1 for 0.5, 2 for 0.05."""
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _family_legend(families: Sequence[str]) -> str:
+    return '<div class="legend">' + "".join(
+        f'<span><span class="swatch" style="background:{FAMILY_COLOURS[family]}"></span>{escape(family)}</span>'
+        for family in FAMILY_COLOURS if family in families) + "</div>"
+
+
+def layer_memory_chart(report: NetReport, rows: Sequence[LayerRow], unit: str) -> list[str]:
+    """Columns in the net's order, one per layer (rect.bar), height = the layer's inference memory."""
+    height, left, top, bottom = 240, 70, 10, 24
+    plot_width, plot_height = CHART_WIDTH - left - 10, height - top - bottom
+    values = [row.inference.total for row in rows]
+    unit_bytes = UNIT_BYTES[unit]
+    maximum = max(values, default=0) / unit_bytes  # ticks are round numbers of the shown unit
+    step = _nice_step(maximum)
+    ticks = max(math.ceil(maximum / step - 1e-9), 1)
+    scale_top = step * ticks * unit_bytes
+    out = [f'<svg class="chart" id="layer-chart" viewBox="0 0 {CHART_WIDTH} {height}" role="img" '
+           f'aria-label="inference memory per layer" xmlns="http://www.w3.org/2000/svg">']
+    for i in range(ticks + 1):
+        y = top + plot_height - plot_height * i / ticks
+        tick_label = f"{i * step:,.{_decimals(step)}f} {unit}"
+        out.append(f'<line x1="{left}" x2="{CHART_WIDTH - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#59636e">'
+                   f"{escape(tick_label)}</text>")
+    width = plot_width / max(len(rows), 1)
+    gap = 1.0 if width > 3 else 0.0
+    families = []
+    for i, (row, value) in enumerate(zip(rows, values, strict=True)):
+        family = _family(row, report)
+        families.append(family)
+        bar_height = plot_height * value / scale_top
+        x = left + i * width
+        out.append(f'<rect class="bar" data-layer="{escape(row.layer.name)}" x="{x:.2f}" '
+                   f'y="{top + plot_height - bar_height:.2f}" width="{max(width - gap, 0.5):.2f}" '
+                   f'height="{bar_height:.2f}" fill="{FAMILY_COLOURS[family]}" stroke="#555" stroke-width="0.3">'
+                   f"<title>{escape(f'#{row.layer.index} {row.layer.name} ({row.layer.type}): ')}"
+                   f"{escape(format_bytes(value, unit))}</title></rect>")
+    out.append(f'<line x1="{left}" x2="{CHART_WIDTH - 10}" y1="{top + plot_height}" y2="{top + plot_height}" '
+               'stroke="#59636e"/>')
+    out.append(f'<text x="{left}" y="{height - 6}" font-size="11" fill="#59636e">first layer</text>'
+               f'<text x="{CHART_WIDTH - 10}" y="{height - 6}" font-size="11" fill="#59636e" text-anchor="end">'
+               "last layer</text>")
+    out.append("</svg>")
+    out.append(_family_legend(families))
+    return out
+
+
+def _seed_segments(report: NetReport) -> list[Segment] | None:
+    seed = report.memory.seed
+    if seed is None:
+        return None
+    return [Segment("activations", seed.activation_bytes_per_image * seed.batch),
+            Segment("parameters", seed.param_bytes), Segment("input", seed.misc_bytes)]
+
+
+def components_chart(report: NetReport, unit: str) -> list[str]:
+    """Stacked bars on one scale: Caffe's training memory by component (the main one), inference,
+    and the seed method's training figure."""
+    memory = report.memory
+    bars: list[tuple[str, list[Segment]]] = []
+    if memory.training is not None:
+        training = _components(memory.training.totals, True)
+        if memory.test_nets:
+            training.append(Segment("test nets", sum(t.totals.total for t in memory.test_nets)))
+        bars.append(("training (Caffe)", training))
+    bars.append(("inference (Caffe)", _components(memory.inference.totals, False)))
+    seed = _seed_segments(report)
+    if seed is not None:
+        bars.append(("training (seed method)", seed))
+    label_width, bar_height, gap, value_width = 170, 26, 14, 110
+    plot_width = CHART_WIDTH - label_width - value_width
+    height = len(bars) * (bar_height + gap) + gap
+    maximum = max((sum(s.bytes for s in segments) for _, segments in bars), default=0) or 1
+    out = [f'<svg class="chart" id="components-chart" viewBox="0 0 {CHART_WIDTH} {height}" role="img" '
+           f'aria-label="memory by component" xmlns="http://www.w3.org/2000/svg">']
+    used: list[str] = []
+    for i, (label, segments) in enumerate(bars):
+        y = gap + i * (bar_height + gap)
+        out.append(f'<g class="stack" data-bar="{escape(label)}">'
+                   f'<text x="{label_width - 8}" y="{y + bar_height / 2 + 4:.1f}" font-size="13" '
+                   f'text-anchor="end">{escape(label)}</text>')
+        x = float(label_width)
+        for segment in segments:
+            width = plot_width * segment.bytes / maximum
+            if segment.label not in used:
+                used.append(segment.label)
+            out.append(f'<rect class="segment" data-component="{escape(segment.label)}" data-bytes="{segment.bytes}" '
+                       f'x="{x:.2f}" y="{y}" width="{width:.2f}" height="{bar_height}" '
+                       f'fill="{COMPONENT_COLOURS[segment.label]}"><title>{escape(label)}: {escape(segment.label)} '
+                       f"{escape(format_bytes(segment.bytes, unit))}</title></rect>")
+            x += width
+        total = sum(segment.bytes for segment in segments)
+        out.append(f'<text x="{x + 6:.2f}" y="{y + bar_height / 2 + 4:.1f}" font-size="12" fill="#59636e">'
+                   f"{escape(format_bytes(total, unit))}</text></g>")
+    out.append("</svg>")
+    out.append('<div class="legend">' + "".join(
+        f'<span><span class="swatch" style="background:{COMPONENT_COLOURS[name]}"></span>{escape(name)}</span>'
+        for name in used) + "</div>")
+    if memory.training is None:
+        out.append(f'<p class="note">Training is not shown: {escape(memory.training_error)}</p>')
+    return out
+
+
+def _graph(graph_svg: str | None, graph_note: str) -> list[str]:
+    if graph_svg is None:
+        note = graph_note or "The layer graph is not included."
+        return [f'<p class="note" id="graph-note">{escape(note)}</p>']
+    out = [f'<div class="graph" id="graph">{svg_for_inlining(graph_svg)}</div>']
+    out.append('<p class="note">In-place layers (ReLU, BatchNorm, Scale, Dropout on their bottom) are the '
+               "extra lines of the box they modify; Caffe's inserted Split layers are hidden.</p>")
+    if graph_note:
+        out.append(f'<p class="note">{escape(graph_note)}</p>')
+    return out
+
+
+def render(report: NetReport, graph_svg: str | None = None, *, unit: str = "MiB", graph_note: str = "",
+           back_link: tuple[str, str] | None = None) -> str:
+    """The page for one net. `graph_svg` is Graphviz's SVG of the layer graph (blobcalc.drawing);
+    without it, `graph_note` (or a default note) stands in its place. `back_link` is (relative
+    href, text) of a page to go back to, e.g. a scan's index."""
+    analysis = report.analysis
+    rows = layer_rows(report)
+    name = analysis.net_name or "(unnamed)"
+    stages = f", stages {', '.join(analysis.stages)}" if analysis.stages else ""
+    back = [f'<p class="meta"><a href="{escape(back_link[0])}">← {escape(back_link[1])}</a></p>'] if back_link else []
+    body = [
+        *back,
+        f"<h1>{escape(name)}</h1>",
+        f'<p class="meta">file {escape(analysis.source)} · format {escape(analysis.era)} · phase '
+        f"{escape(analysis.phase)}, level {analysis.level}{escape(stages)} · {len(analysis.layers)} layers · "
+        f"memory in {escape(unit)}</p>",
+        '<h2 id="summary-heading">Summary</h2>',
+        *_summary(report, unit),
+        "<h2>Memory by component</h2>",
+        *components_chart(report, unit),
+        "<h2>Inference memory per layer</h2>",
+        *layer_memory_chart(report, rows, unit),
+        "<h2>Layers</h2>",
+        '<p class="note">Click a column header to sort; click again to reverse.</p>',
+        *_layer_table(report, rows, unit),
+        "<h2>Graph</h2>",
+        *_graph(graph_svg, graph_note),
+    ]
+    return page(f"{name} — blobcalc", body)
