@@ -1,19 +1,21 @@
 """The Python API: analyze a prototxt (a file path or the text itself) into a frozen NetAnalysis."""
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from blobcalc import caffe_pb2
 from blobcalc.compute import LayerCompute, net_compute
 from blobcalc.errors import InputFileError, UsageError
 from blobcalc.forks import fork_fields_used
-from blobcalc.graph import build_graph
+from blobcalc.graph import NetGraph, build_graph
 from blobcalc.memory import DTYPE_BYTES
 from blobcalc.memory_report import MemoryReport, build_memory_report
 from blobcalc.netstate import PHASES, build_state, filter_layers
-from blobcalc.parse import parse_net, read_text
+from blobcalc.parse import MAX_TEXT_BYTES, SkippedField, parse_net, read_text
+from blobcalc.plugins import load_rule_files
 from blobcalc.propagate import ShapeOptions, auto_top_count, propagate
 from blobcalc.result import NetAnalysis
 from blobcalc.shapes.registry import Shape
@@ -21,14 +23,19 @@ from blobcalc.solver import NetSpec, plan_solver
 from blobcalc.upgrade import upgrade_net
 
 TEXT_SOURCE = "<text>"
+MAX_NET_BYTES = MAX_TEXT_BYTES  # 256 MiB: a bigger net file is refused with its size, never read
 
 
-def load_source(path_or_text: str | os.PathLike[str]) -> tuple[str, str]:
-    """(source name, text): a path that exists is read; a string that looks like prototxt is the text."""
+def load_source(path_or_text: str | os.PathLike[str], max_bytes: int = MAX_NET_BYTES) -> tuple[str, str]:
+    """(source name, text): a path that exists is read; a string that looks like prototxt is the text.
+    A file (or text) of more than `max_bytes` bytes is refused with an InputFileError."""
     if isinstance(path_or_text, os.PathLike) or os.path.exists(path_or_text):
         path = os.fspath(path_or_text)
-        return path, read_text(path)
+        return path, read_text(path, max_bytes)
     if "{" in path_or_text or ":" in path_or_text or "\n" in path_or_text:
+        if len(path_or_text) > max_bytes:
+            raise InputFileError(TEXT_SOURCE, f"text of {len(path_or_text)} characters, over the limit of "
+                                              f"{max_bytes} bytes")
         return TEXT_SOURCE, path_or_text
     raise InputFileError(path_or_text, "no such file")
 
@@ -36,18 +43,22 @@ def load_source(path_or_text: str | os.PathLike[str]) -> tuple[str, str]:
 def analyze(path_or_text: str | os.PathLike[str], *, phase: str = "TEST", level: int = 0,
             stages: Iterable[str] = (), batch: int | None = None,
             input_shapes: Mapping[str, Shape] | None = None,
-            top_shapes: Mapping[str, Shape] | None = None) -> NetAnalysis:
+            top_shapes: Mapping[str, Shape] | None = None, proto: str | None = None,
+            allow_unknown_fields: bool = False, rules: Sequence[str] = ()) -> NetAnalysis:
     """Parse, upgrade, filter by phase/level/stage, build the DAG and propagate shapes.
 
+    `proto`: read the net with a fork's caffe.proto (blobcalc.fork_schema); `allow_unknown_fields`: skip
+    fields the schema lacks, each listed in the notices; `rules`: user rule files (blobcalc.plugins).
     Raises a BlobcalcError subclass for anything Caffe would refuse."""
     if phase not in PHASES:
         raise UsageError(f"phase must be TRAIN or TEST, not {phase!r}")
     if batch is not None and batch <= 0:
         raise UsageError(f"batch must be a positive number, not {batch}")
+    load_rule_files(rules)
     source, text = load_source(path_or_text)
-    net = parse_net(text, source)
-    return analyze_net(net, source, phase=phase, level=level, stages=stages, batch=batch,
-                       input_shapes=input_shapes, top_shapes=top_shapes)
+    net, read_notices = _read_net(text, source, proto, allow_unknown_fields)
+    return _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stages, batch=batch,
+                                     input_shapes=input_shapes, top_shapes=top_shapes), read_notices)
 
 
 def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST", level: int = 0,
@@ -61,9 +72,21 @@ def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST"
     graph = build_graph(layers, auto_top_count)
     options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch)
     results = propagate(graph, PHASES[phase], options)
+    notices = (*upgraded.notices, *duplicate_name_notices(graph))
     return NetAnalysis(source, upgraded.net.name, upgraded.era, phase, level, tuple(sorted(state.stages)),
-                       results, graph.input_blobs, graph.output_blobs, upgraded.notices, graph,
+                       results, graph.input_blobs, graph.output_blobs, notices, graph,
                        fork_fields_used(net), upgraded.net.force_backward)
+
+
+def duplicate_name_notices(graph: NetGraph) -> tuple[str, ...]:
+    """Net::Init accepts two layers of one name; say so, since Caffe then matches trained weights
+    to the first layer of that name only (Net::CopyTrainedLayersFrom looks names up in order)."""
+    positions: dict[str, list[int]] = {}
+    for layer in graph.layers:
+        positions.setdefault(layer.name, []).append(layer.index)
+    return tuple(f"layer name '{name}' is used by {len(found)} layers (#{', #'.join(map(str, found))}): Caffe "
+                 "accepts it, but trained weights go to the first layer of that name only"
+                 for name, found in positions.items() if len(found) > 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +102,10 @@ class NetReport:
 def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | None = None,
            level: int = 0, stages: Iterable[str] = (), batch: int | None = None,
            input_shapes: Mapping[str, Shape] | None = None, top_shapes: Mapping[str, Shape] | None = None,
-           solver: str | None = None, dtype: str = "float32", device: str = "gpu") -> NetReport:
+           solver: str | None = None, dtype: str = "float32", device: str = "gpu", proto: str | None = None,
+           allow_unknown_fields: bool = False, rules: Sequence[str] = ()) -> NetReport:
     """Analyze a net (or a solver's train net) and compute its memory and compute report.
+    `proto`, `allow_unknown_fields` and `rules` are analyze()'s, for every net read.
 
     With `solver`, its type and regularization drive the solver-state figures; when no net is given,
     the solver's train net (TRAIN phase) is analysed and its test nets add their activations."""
@@ -94,6 +119,7 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     settings = None
     test_analyses: list[NetAnalysis] = []
     stage_list = tuple(stages)
+    load_rule_files(rules)
     if solver is not None:
         plan = plan_solver(solver)
         settings = plan.settings
@@ -103,23 +129,24 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     if solver is not None and path_or_text is None:
         spec = plan.train_net
         notices.append(f"train net: {spec.path} ({spec.resolution})")
-        source, net = _spec_net(spec)
+        source, net, read_notices = _spec_net(spec, proto, allow_unknown_fields)
         level, stage_list = spec.state.level, (*stage_list, *spec.state.stage)
         phase = phase or "TRAIN"
         for test_spec in plan.test_nets:
             notices.append(f"test net: {test_spec.path} ({test_spec.resolution})")
-            test_source, test_net = _spec_net(test_spec)
+            test_source, test_net, test_notices = _spec_net(test_spec, proto, allow_unknown_fields)
+            notices += [f"test net {test_source}: {notice}" for notice in test_notices]
             test_analyses.append(analyze_net(test_net, test_source, phase="TEST", level=test_spec.state.level,
                                              stages=tuple(test_spec.state.stage), batch=batch,
                                              input_shapes=given_inputs, top_shapes=given_tops))
     elif path_or_text is not None:
         source, text = load_source(path_or_text)
-        net = parse_net(text, source)
+        net, read_notices = _read_net(text, source, proto, allow_unknown_fields)
         phase = phase or "TEST"
     else:
         raise UsageError("give a net file, or --solver")
-    analysis = analyze_net(net, source, phase=phase, level=level, stages=stage_list, batch=batch,
-                           input_shapes=given_inputs, top_shapes=given_tops)
+    analysis = _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stage_list, batch=batch,
+                                         input_shapes=given_inputs, top_shapes=given_tops), read_notices)
 
     def reanalyze(new_phase: str, new_batch: int | None) -> NetAnalysis:
         inputs = given_inputs
@@ -135,7 +162,39 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     return NetReport(analysis, memory, net_compute(analysis), tuple(notices))
 
 
-def _spec_net(spec: NetSpec) -> tuple[str, caffe_pb2.NetParameter]:
+def _spec_net(spec: NetSpec, proto: str | None,
+              allow_unknown_fields: bool) -> tuple[str, caffe_pb2.NetParameter, tuple[str, ...]]:
     if spec.inline is not None:
-        return spec.path, spec.inline
-    return spec.path, parse_net(read_text(spec.path), spec.path)
+        return spec.path, spec.inline, ()
+    return (spec.path, *_read_net(read_text(spec.path, MAX_NET_BYTES), spec.path, proto, allow_unknown_fields))
+
+
+def _read_net(text: str, source: str, proto: str | None,
+              allow_unknown_fields: bool) -> tuple[caffe_pb2.NetParameter, tuple[str, ...]]:
+    """The net read with our schema or, with `proto`, a fork's; and what reading it has to tell."""
+    if proto is not None:
+        from blobcalc.fork_schema import parse_with_fork_schema  # compiles a schema: only when asked for
+
+        fork = parse_with_fork_schema(text, source, proto, allow_unknown_fields=allow_unknown_fields)
+        return fork.net, (*skipped_field_notices(fork.skipped, fork.schema.label), *fork.notices)
+    skipped: list[SkippedField] = []
+    net = parse_net(text, source, allow_unknown_fields=allow_unknown_fields, skipped=skipped)
+    return net, skipped_field_notices(skipped, "blobcalc's schema (BVLC Caffe and the forks it knows)")
+
+
+def skipped_field_notices(skipped: Sequence[SkippedField], schema: str) -> tuple[str, ...]:
+    """A first notice no reader can miss, then each skipped field (grouped by name) with its line:col."""
+    if not skipped:
+        return ()
+    where: dict[str, list[str]] = {}
+    for field in skipped:
+        where.setdefault(f"{field.message_type.rpartition('.')[2]}.{field.name}", []).append(
+            f"{field.line}:{field.col}")
+    return (f"NOT A VALID CAFFE NET: {len(skipped)} field(s) unknown to {schema} were skipped "
+            "(--allow-unknown-fields); no Caffe we know loads this file, and the figures ignore whatever "
+            "those fields mean",
+            *(f"skipped unknown field {name} at {', '.join(places)}" for name, places in where.items()))
+
+
+def _with_notices(analysis: NetAnalysis, notices: tuple[str, ...]) -> NetAnalysis:
+    return dataclasses.replace(analysis, notices=(*notices, *analysis.notices)) if notices else analysis

@@ -1,10 +1,13 @@
 """The `blobcalc` command line: dispatches to a subcommand, prints errors, picks the exit code.
 
-Exit codes: 0 success, 1 the analysis failed (the input is wrong for Caffe), 2 usage error.
+Exit codes: 0 success, 1 the analysis failed (the input is wrong for Caffe), 2 usage error,
+3 internal error (a bug of blobcalc: please report it). Errors are one line on stderr; `--debug`
+adds the traceback. See docs/errors.md.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from blobcalc.commands import all_commands
 from blobcalc.errors import BlobcalcError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in all_commands():
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub)
-        sub.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        # SUPPRESS: an unset --debug after the subcommand must not undo `blobcalc --debug COMMAND`.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show the traceback of an error")
         sub.set_defaults(run=command.run)
     return parser
 
@@ -39,12 +44,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlobcalcError as exc:
         _report(args, exc)
         return EXIT_FAILED
+    except Exception as exc:  # a bug of ours: one line, never a traceback unless --debug
+        if args.debug:
+            traceback.print_exc()
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" [{os.path.basename(where.filename)}:{where.lineno}]" if where is not None else ""
+        detail = " ".join(str(exc).split())[:300]
+        sys.stderr.write(f"blobcalc: internal error (please report it; --debug shows the traceback): "
+                         f"{type(exc).__name__}: {detail}{at}\n")
+        return EXIT_INTERNAL
 
 
 def _report(args: argparse.Namespace, exc: BaseException) -> None:
     if args.debug:
         traceback.print_exc()
-    sys.stderr.write(f"blobcalc: error: {exc}\n")
+    message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # one line, even for a name with a newline
+    sys.stderr.write(f"blobcalc: error: {message}\n")
 
 
 def main_entry() -> None:

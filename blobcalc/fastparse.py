@@ -26,10 +26,11 @@ _FD = _descriptor.FieldDescriptor
 # come out: `[^\n]` stands for its `.`, and a string that does not end on its line is never a string token
 # here (its lone quote mark becomes a one-character token, on which the parser gives up).
 _TOKEN = re.compile(
-    r"""(?:\s|\#[^\n]*)*
-    ( [A-Za-z_][0-9A-Za-z_+-]*
-    | (?:[0-9+-]|\.[0-9])[0-9A-Za-z_.+-]*
+    r"""\s*(?:\#[^\n]*\s*)*
+    ( [:{}]
+    | [A-Za-z_][0-9A-Za-z_+-]*
     | "[^"\n\\]*(?:\\[^\n][^"\n\\]*)*"
+    | (?:[0-9+-]|\.[0-9])[0-9A-Za-z_.+-]*
     | '[^'\n\\]*(?:\\[^\n][^'\n\\]*)*'
     | .
     | \Z )""",
@@ -44,8 +45,6 @@ _QUOTES = ("'", '"')
 # its RecursionError must stay the answer for such a file). Real nets nest about 6 deep.
 MAX_DEPTH = 100
 
-# Field kinds.
-_MESSAGE, _STRING, _BYTES, _INT, _FLOAT, _BOOL, _ENUM = range(7)
 _INT_RANGES = {  # type → (is_signed, is_long), as text_format picks its range checker
     _FD.TYPE_INT32: (True, False), _FD.TYPE_SINT32: (True, False), _FD.TYPE_SFIXED32: (True, False),
     _FD.TYPE_INT64: (True, True), _FD.TYPE_SINT64: (True, True), _FD.TYPE_SFIXED64: (True, True),
@@ -61,7 +60,8 @@ class FastParseUnsupported(Exception):
 class _Field:
     """What the parser needs of one field, looked up once per descriptor."""
 
-    __slots__ = ("enum_field", "enum_names", "int_range", "kind", "message_type", "name", "repeated", "seen_key")
+    __slots__ = ("convert", "is_message", "is_quoted", "is_string", "message_type", "name", "repeated", "seen_key",
+                 "sub_fields")
 
     def __init__(self, field: Any) -> None:
         self.name: str = field.name
@@ -70,31 +70,51 @@ class _Field:
         # up on any second occurrence, which also covers fields without presence.
         oneof = field.containing_oneof
         self.seen_key: str = f"oneof {oneof.name}" if oneof is not None else field.name
+        self.is_message: bool = field.type == _FD.TYPE_MESSAGE
+        self.is_string: bool = field.type == _FD.TYPE_STRING
+        self.is_quoted: bool = self.is_string or field.type == _FD.TYPE_BYTES
         self.message_type: Any = field.message_type
-        self.enum_field: Any = field if field.type == _FD.TYPE_ENUM else None
-        self.enum_names: dict[str, int] = (
-            {value.name: value.number for value in field.enum_type.values} if field.enum_type is not None else {})
-        self.int_range: tuple[bool, bool, int, int] = (False, False, 0, 0)
-        if field.type == _FD.TYPE_MESSAGE:
-            self.kind = _MESSAGE
-        elif field.type == _FD.TYPE_STRING:
-            self.kind = _STRING
-        elif field.type == _FD.TYPE_BYTES:
-            self.kind = _BYTES
-        elif field.type in (_FD.TYPE_FLOAT, _FD.TYPE_DOUBLE):
-            self.kind = _FLOAT
-        elif field.type == _FD.TYPE_BOOL:
-            self.kind = _BOOL
-        elif field.type == _FD.TYPE_ENUM:
-            self.kind = _ENUM
-        elif field.type in _INT_RANGES:
-            self.kind = _INT
-            signed, long = _INT_RANGES[field.type]
-            bits = 64 if long else 32
-            low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-            self.int_range = (signed, long, low, high)
-        else:  # pragma: no cover - groups are left out of the schema below
-            raise FastParseUnsupported(f"field type {field.type}")
+        self.sub_fields: dict[str, _Field] | None = None  # the message type's schema, filled on first use
+        # token → value for one-token values; strings and bytes may span adjacent tokens (_read_quoted).
+        self.convert: Callable[[str], Any] = _converter(field)
+
+
+def _converter(field: Any) -> Callable[[str], Any]:
+    kind = field.type
+    if kind in (_FD.TYPE_FLOAT, _FD.TYPE_DOUBLE):
+        return _float_value
+    if kind == _FD.TYPE_BOOL:
+        return _bool_value
+    if kind == _FD.TYPE_ENUM:
+        names: dict[str, int] = {value.name: value.number for value in field.enum_type.values}
+
+        def enum_value(token: str) -> int:
+            number = names.get(token)
+            if number is None:  # a number (checked against a closed enum's values) or an unknown name
+                return int(text_format.ParseEnum(field, token))
+            return number
+
+        return enum_value
+    if kind in _INT_RANGES:
+        signed, long = _INT_RANGES[kind]
+        bits = 64 if long else 32
+        low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+        def int_value(token: str) -> int:
+            digits = token[1:] if token[:1] == "-" else token
+            if digits.isdigit() and digits.isascii() and (digits[0] != "0" or len(digits) == 1):
+                value = int(token)  # plain decimal: no C octal, no hex, as ParseInteger reads it
+                if not low <= value <= high:
+                    raise _give_up("integer out of range", token)
+                return value
+            return int(text_format.ParseInteger(token, is_signed=signed, is_long=long))
+
+        return int_value
+    return _not_one_token  # messages, strings and bytes are read elsewhere
+
+
+def _not_one_token(token: str) -> Any:
+    raise _give_up("not a one-token value", token)
 
 
 _SCHEMAS: dict[Any, dict[str, _Field]] = {}
@@ -121,24 +141,26 @@ def parse(text: str, message: _message.Message) -> None:
     FastParseUnsupported (the message is then left partly filled: the caller discards it)."""
     if message.ByteSize():
         raise FastParseUnsupported("the target message is not empty")
-    tokens: list[str] = _TOKEN.findall(text)
-    # The last match is the empty end of the text (one more may follow a trailing white space run).
-    while tokens and not tokens[-1]:
-        tokens.pop()
-    tokens.append("")
     try:
-        end = _parse_fields(tokens, 0, message, _schema(message.DESCRIPTOR), "", 0)
+        tokens: list[str] = _TOKEN.findall(text)
+        # The last match is the empty end of the text (one more may follow a trailing white space run); an
+        # empty token stays at the end as the top level's end marker.
+        while tokens and not tokens[-1]:
+            tokens.pop()
+        tokens.append("")
+        _parse_fields(tokens, 0, message, _schema(message.DESCRIPTOR), "", 0)
     except FastParseUnsupported:
         raise
-    except Exception as exc:  # a value text_format would refuse, or the end of the tokens: not ours to judge
+    except Exception as exc:  # a value text_format would refuse, running off the tokens, a bytes text, ...
         raise FastParseUnsupported(f"{type(exc).__name__}: {exc}") from None
-    if end != len(tokens):  # pragma: no cover - the top level ends only at the sentinel
-        raise FastParseUnsupported("text after the end")
 
 
 def try_parse(text: str, message: _message.Message) -> bool:
     """True when `message` (which must be empty) now holds what text_format.Parse would have given;
-    False when the fast reader gave up, with `message` cleared again."""
+    False when the fast reader gave up, with `message` cleared again (a message that was not empty is left
+    untouched: text_format merges into it and must judge repeated singular fields itself)."""
+    if message.ByteSize():
+        return False
     try:
         parse(text, message)
     except FastParseUnsupported:
@@ -166,14 +188,15 @@ def _parse_fields(tokens: list[str], pos: int, message: Any, fields: dict[str, _
         field = get_field(token)
         if field is None:
             raise _give_up("not a field name here", token)
-        pos += 1
-        token = tokens[pos]
-        kind = field.kind
-        if kind == _MESSAGE:
-            if token == ":":
+        token = tokens[pos + 1]
+        if field.is_message:
+            pos += 1
+            if token == ":":  # optional before a message
                 pos += 1
                 token = tokens[pos]
-            sub_fields = _SCHEMAS.get(field.message_type) or _schema(field.message_type)
+            sub_fields = field.sub_fields
+            if sub_fields is None:
+                sub_fields = field.sub_fields = _schema(field.message_type)
             if field.repeated:
                 container = getattr(message, field.name)
                 if token == "[":
@@ -182,11 +205,8 @@ def _parse_fields(tokens: list[str], pos: int, message: Any, fields: dict[str, _
                         pos += 1
                     else:
                         while True:
-                            token = tokens[pos]
-                            closer = "}" if token == "{" else ">" if token == "<" else None
-                            if closer is None:
-                                raise _give_up("expected a message", token)
-                            pos = _parse_fields(tokens, pos + 1, container.add(), sub_fields, closer, depth + 1)
+                            pos = _parse_fields(tokens, pos + 1, container.add(), sub_fields,
+                                                _closer(tokens[pos]), depth + 1)
                             token = tokens[pos]
                             pos += 1
                             if token == "]":
@@ -194,146 +214,123 @@ def _parse_fields(tokens: list[str], pos: int, message: Any, fields: dict[str, _
                             if token != ",":
                                 raise _give_up("expected ',' or ']'", token)
                 else:
-                    closer = "}" if token == "{" else ">" if token == "<" else None
-                    if closer is None:
-                        raise _give_up("expected a message", token)
-                    pos = _parse_fields(tokens, pos + 1, container.add(), sub_fields, closer, depth + 1)
+                    pos = _parse_fields(tokens, pos + 1, container.add(), sub_fields, _closer(token), depth + 1)
             else:
                 if field.seen_key in seen:
                     raise _give_up("singular field given twice", field.name)
                 seen.add(field.seen_key)
-                closer = "}" if token == "{" else ">" if token == "<" else None
-                if closer is None:
-                    raise _give_up("expected a message", token)
+                closer = _closer(token)
                 sub_message = getattr(message, field.name)
                 sub_message.SetInParent()
                 pos = _parse_fields(tokens, pos + 1, sub_message, sub_fields, closer, depth + 1)
         else:
             if token != ":":
                 raise _give_up("expected ':'", token)
-            pos += 1
-            token = tokens[pos]
-            convert = _CONVERTERS[kind]
-            if field.repeated:
+            token = tokens[pos + 2]
+            pos += 3
+            if token == "[" and field.repeated:  # the short form of a repeated field: [a, b, ...]
                 values = pending.get(field.name)
                 if values is None:
                     values = pending[field.name] = []
-                if token == "[":
-                    pos += 1
-                    if tokens[pos] == "]":
-                        pos += 1
-                    else:
-                        while True:
-                            value, pos = convert(tokens, pos, field)
-                            values.append(value)
-                            token = tokens[pos]
-                            pos += 1
-                            if token == "]":
-                                break
-                            if token != ",":
-                                raise _give_up("expected ',' or ']'", token)
-                else:
-                    value, pos = convert(tokens, pos, field)
-                    values.append(value)
+                pos = _read_list(tokens, pos, field, values)
             else:
-                if field.seen_key in seen:
+                if not field.is_quoted:
+                    value = field.convert(token)
+                elif (field.is_string and len(token) > 1 and token[0] in _QUOTES and "\\" not in token
+                      and token.isascii() and tokens[pos][:1] not in _QUOTES):
+                    value = token[1:-1]  # the common case: one plain ASCII string
+                else:
+                    value, pos = _read_quoted(tokens, pos - 1, field)
+                if field.repeated:
+                    values = pending.get(field.name)
+                    if values is None:
+                        pending[field.name] = [value]
+                    else:
+                        values.append(value)
+                elif field.seen_key in seen:
                     raise _give_up("singular field given twice", field.name)
-                seen.add(field.seen_key)
-                value, pos = convert(tokens, pos, field)
-                setattr(message, field.name, value)
+                else:
+                    seen.add(field.seen_key)
+                    setattr(message, field.name, value)
         # text_format allows one ',' or ';' after a field.
         token = tokens[pos]
-        if token == "," or token == ";":  # noqa: PLR1714 - plain comparisons are the fastest here
+        if token == "," or token == ";":
             pos += 1
     for name, values in pending.items():
         getattr(message, name).extend(values)
     return pos + 1
 
 
-def _string_bytes(tokens: list[str], pos: int) -> tuple[bytes | None, str, int]:
-    """Adjacent quoted tokens, concatenated as text_format's ConsumeByteString does. Returns (bytes, "", pos)
-    when an escape was present, else (None, the text itself, pos): without a backslash, CUnescape and UTF-8
-    decoding give back exactly the characters between the quotes (lone surrogates aside, checked here)."""
-    pieces: list[str] = []
-    escaped = False
-    token = tokens[pos]
-    if len(token) < 2 or token[0] not in _QUOTES:
-        raise _give_up("expected a string", token)
+def _closer(token: str) -> str:
+    """The token that ends a message opened by `token`."""
+    if token == "{":
+        return "}"
+    if token == "<":
+        return ">"
+    raise _give_up("expected a message", token)
+
+
+def _read_list(tokens: list[str], pos: int, field: _Field, values: list[Any]) -> int:
+    """`[a, b, ...]` of a repeated scalar, from after the `[`; returns the position after the `]`."""
+    if tokens[pos] == "]":
+        return pos + 1
     while True:
-        body = token[1:-1]
-        if "\\" in body:
-            escaped = True
-        pieces.append(body)
+        if field.is_quoted:
+            value, pos = _read_quoted(tokens, pos, field)
+        else:
+            value = field.convert(tokens[pos])
+            pos += 1
+        values.append(value)
+        token = tokens[pos]
+        pos += 1
+        if token == "]":
+            return pos
+        if token != ",":
+            raise _give_up("expected ',' or ']'", token)
+
+
+def _read_quoted(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
+    """A string or bytes value: adjacent quoted tokens concatenated, as text_format's ConsumeByteString;
+    returns the value and the position after its last token."""
+    pieces: list[str] = []
+    token = tokens[pos]
+    while True:
+        if len(token) < 2 or token[0] not in _QUOTES:
+            raise _give_up("expected a string", token)
+        pieces.append(token[1:-1])
         pos += 1
         token = tokens[pos]
-        if not token or token[0] not in _QUOTES:
+        if token[:1] not in _QUOTES:
             break
-        if len(token) < 2:
-            raise _give_up("unterminated string", token)
-    if escaped:
-        return b"".join(text_encoding.CUnescape(body) for body in pieces), "", pos
-    text = pieces[0] if len(pieces) == 1 else "".join(pieces)
-    if not text.isascii():
-        text.encode("utf-8")  # a lone surrogate raises here, as it does inside CUnescape
-    return None, text, pos
-
-
-def _convert_string(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    raw, text, pos = _string_bytes(tokens, pos)
-    if raw is not None:
-        text = raw.decode("utf-8")  # invalid UTF-8 raises: text_format refuses it too
-    return text, pos
-
-
-def _convert_bytes(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    raw, text, pos = _string_bytes(tokens, pos)
-    return (raw if raw is not None else text.encode("utf-8")), pos
-
-
-def _convert_int(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    token = tokens[pos]
-    signed, long, low, high = field.int_range
-    digits = token[1:] if token[:1] == "-" else token
-    if digits.isdigit() and (digits[0] != "0" or len(digits) == 1):  # plain decimal, no C octal
-        value = int(token)
-        if not low <= value <= high:
-            raise _give_up("integer out of range", token)
+    text = "".join(pieces)
+    if "\\" in text:
+        raw = b"".join(text_encoding.CUnescape(piece) for piece in pieces)
     else:
-        value = text_format.ParseInteger(token, is_signed=signed, is_long=long)
-    return value, pos + 1
+        # Without a backslash CUnescape gives back the characters' UTF-8 bytes (a lone surrogate raises
+        # in both readers).
+        raw = text.encode("utf-8")
+        if field.is_string:
+            return text, pos
+    if field.is_string:
+        return raw.decode("utf-8"), pos  # invalid UTF-8 raises: text_format refuses it too
+    return raw, pos
 
 
-def _convert_float(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    token = tokens[pos]
+def _float_value(token: str) -> float:
     value = _FLOAT_VALUES.get(token)
     if value is None:
-        value = float(token) if _PLAIN_FLOAT.fullmatch(token) else text_format.ParseFloat(token)
+        value = float(token) if _PLAIN_FLOAT.fullmatch(token) else float(text_format.ParseFloat(token))
         if len(_FLOAT_VALUES) < _FLOAT_CACHE_SIZE:
             _FLOAT_VALUES[token] = value
-    return value, pos + 1
+    return value
 
 
 _FLOAT_VALUES: dict[str, float] = {}  # real nets repeat the same few spellings (lr_mult: 1, std: 0.01)
 _FLOAT_CACHE_SIZE = 4096
 
 
-def _convert_bool(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    token = tokens[pos]
+def _bool_value(token: str) -> bool:
     value = _BOOLS.get(token)
     if value is None:
         raise _give_up("expected a bool", token)
-    return value, pos + 1
-
-
-def _convert_enum(tokens: list[str], pos: int, field: _Field) -> tuple[Any, int]:
-    token = tokens[pos]
-    number = field.enum_names.get(token)
-    if number is None:  # a number (checked against a closed enum's values) or an unknown name
-        number = text_format.ParseEnum(field.enum_field, token)
-    return number, pos + 1
-
-
-_CONVERTERS: dict[int, Callable[[list[str], int, _Field], tuple[Any, int]]] = {
-    _STRING: _convert_string, _BYTES: _convert_bytes, _INT: _convert_int, _FLOAT: _convert_float,
-    _BOOL: _convert_bool, _ENUM: _convert_enum,
-}
+    return value

@@ -1,11 +1,15 @@
-"""Which fork-only fields a parsed message uses, read from our schema's `(caffe.fork)` field option."""
+"""Which fork-only fields and enum values a parsed message uses, read from our schema's `(caffe.fork)`
+field option and `(caffe.fork_value)` enum value option."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from google.protobuf import descriptor, message
 
 from blobcalc import caffe_pb2
 
 _FORK_OPTION = caffe_pb2.fork
+_FORK_VALUE_OPTION = caffe_pb2.fork_value
 
 
 _FORK_OF: dict[str, str] = {}  # field full name → fork ("" for BVLC), read once per field
@@ -21,6 +25,22 @@ def field_fork(field: descriptor.FieldDescriptor) -> str:
     return fork
 
 
+_VALUE_FORK_OF: dict[tuple[str, int], str] = {}
+
+
+def enum_value_fork(enum: descriptor.EnumDescriptor, number: int) -> str:
+    """The fork that defines an enum value, or "" for a BVLC Caffe value."""
+    key = (enum.full_name, number)
+    fork = _VALUE_FORK_OF.get(key)
+    if fork is None:
+        value = enum.values_by_number.get(number)
+        options = value.GetOptions() if value is not None else None
+        fork = str(options.Extensions[_FORK_VALUE_OPTION]) if (
+            options is not None and options.HasExtension(_FORK_VALUE_OPTION)) else ""
+        _VALUE_FORK_OF[key] = fork
+    return fork
+
+
 def fork_fields_used(root: message.Message) -> tuple[str, ...]:
     """'Message.field (fork)' for every fork-only field set anywhere in `root`, sorted, once each."""
     found: set[str] = set()
@@ -31,6 +51,12 @@ def fork_fields_used(root: message.Message) -> tuple[str, ...]:
             fork = field_fork(field)
             if fork:
                 found.add(f"{field.containing_type.name}.{field.name} ({fork})")
+            if field.type == descriptor.FieldDescriptor.TYPE_ENUM:
+                for number in (value if isinstance(value, Iterable) else (value,)):
+                    value_fork = enum_value_fork(field.enum_type, number)
+                    if value_fork:
+                        found.add(f"{field.enum_type.name}.{field.enum_type.values_by_number[number].name} "
+                                  f"({value_fork})")
             if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
                 if isinstance(value, message.Message):
                     pending.append(value)

@@ -217,8 +217,9 @@ def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) ->
             owner = storage.data_owner.get(ref)
             if owner is not None:
                 last_use[owner] = index
+    output_names = set(analysis.output_blobs)  # a set: a tuple here made this quadratic in wide nets
     outputs = {storage.data_owner[ref] for layer in analysis.graph.layers for ref in layer.top_refs
-               if ref.name in analysis.output_blobs and ref in storage.data_owner}
+               if ref.name in output_names and ref in storage.data_owner}
     live = 0
     peak, peak_layer = 0, ""
     freed_at: dict[int, list[BlobRef]] = {}

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import message, text_format
 
-from blobcalc import caffe_pb2
+from blobcalc import caffe_pb2, fastparse
 from blobcalc.errors import InputFileError, ParseError
 
 # The first bytes of a protobuf binary file are a field tag: a .caffemodel starts with
@@ -14,14 +16,22 @@ _TEXT_CONTROL_BYTES = frozenset(range(0, 32)) - {9, 10, 12, 13}
 _BOM = "\ufeff"
 
 
-def read_text(path: str, max_bytes: int | None = None) -> str:
+# Far above any real prototxt (the largest public nets are a few MB): a bigger file is refused with its
+# size before it is read, instead of filling memory. None reads without a limit.
+MAX_TEXT_BYTES = 256 * 1024 * 1024
+
+
+def read_text(path: str, max_bytes: int | None = MAX_TEXT_BYTES) -> str:
     """The file's text; a clear InputFileError for missing, oversized, binary, empty or non-UTF-8 files."""
     try:
         size = os.path.getsize(path)
         if max_bytes is not None and size > max_bytes:
             raise InputFileError(path, f"file is {size} bytes, over the limit of {max_bytes} bytes")
         with open(path, "rb") as handle:
-            data = handle.read()
+            # A pipe or a device (/dev/stdin, /dev/zero) reports no size: read one byte past the limit at most.
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise InputFileError(path, f"holds more than {max_bytes} bytes, over the limit")
     except FileNotFoundError:
         raise InputFileError(path, "no such file") from None
     except IsADirectoryError:
@@ -50,10 +60,21 @@ def decode_text(data: bytes, path: str) -> str:
     return text[1:] if text.startswith(_BOM) else text
 
 
-def parse_message(text: str, path: str, target: message.Message) -> message.Message:
-    """Parse prototxt `text` into `target` (a fresh message of our schema)."""
+def parse_message(text: str, path: str, target: message.Message, *, allow_unknown_fields: bool = False,
+                  skipped: list[SkippedField] | None = None) -> message.Message:
+    """Parse prototxt `text` into `target` (a fresh message of our schema).
+
+    The fast reader fills `target` when it can vouch for the result being text_format's own; otherwise
+    (any error included) text_format parses the text, so every message and line:col is its own.
+    With `allow_unknown_fields`, fields the schema lacks are skipped (each with its whole value or block)
+    and appended to `skipped` with their line:col; the result is then no net any Caffe we know would load."""
+    if fastparse.try_parse(text, target):
+        return target
     try:
-        text_format.Parse(text, target)
+        if allow_unknown_fields:
+            _parse_skipping_unknown_fields(text, target, [] if skipped is None else skipped)
+        else:
+            text_format.Parse(text, target)
     except text_format.ParseError as exc:
         line, col = exc.GetLine(), exc.GetColumn()
         reason = str(exc)
@@ -67,7 +88,50 @@ def parse_message(text: str, path: str, target: message.Message) -> message.Mess
     return target
 
 
-def parse_net(text: str, path: str) -> caffe_pb2.NetParameter:
+def parse_net(text: str, path: str, *, allow_unknown_fields: bool = False,
+              skipped: list[SkippedField] | None = None) -> caffe_pb2.NetParameter:
     net = caffe_pb2.NetParameter()
-    parse_message(text, path, net)
+    parse_message(text, path, net, allow_unknown_fields=allow_unknown_fields, skipped=skipped)
     return net
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedField:
+    """A field the schema lacks, skipped by --allow-unknown-fields: where it starts and whose field it is."""
+
+    line: int
+    col: int
+    message_type: str  # full name, e.g. "caffe.LayerParameter"
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.col}: {self.message_type.rpartition('.')[2]}.{self.name}"
+
+
+class _SkippingParser(text_format._Parser):  # type: ignore[misc]  # protobuf's own parser, untyped
+    """text_format's parser with allow_unknown_field, which also records where each skipped field is.
+
+    Protobuf skips silently; it calls _SkipFieldContents right after consuming the unknown field's name
+    (so the tokenizer's previous token is that name), and again for every field nested in a skipped
+    block, which `_depth` leaves out: a skipped block is reported once, by its outer name."""
+
+    def __init__(self, skipped: list[SkippedField]) -> None:
+        super().__init__(allow_unknown_field=True)
+        self._skipped = skipped
+        self._depth = 0
+
+    def _SkipFieldContents(self, tokenizer: Any, field_name: str, immediate_message_type: str) -> None:
+        if self._depth == 0:
+            # The same position text_format's own "has no field named" error gives (1-based).
+            self._skipped.append(SkippedField(tokenizer._previous_line + 1, tokenizer._previous_column + 1,
+                                              immediate_message_type, field_name))
+        self._depth += 1
+        try:
+            super()._SkipFieldContents(tokenizer, field_name, immediate_message_type)
+        finally:
+            self._depth -= 1
+
+
+def _parse_skipping_unknown_fields(text: str, target: message.Message, skipped: list[SkippedField]) -> None:
+    # As text_format.Parse does it (ParseLines on the text's lines), with the recording parser.
+    _SkippingParser(skipped).ParseLines(text.split("\n"), target)

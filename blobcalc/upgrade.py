@@ -441,6 +441,9 @@ FORK_V1_TYPES: Mapping[str, tuple[str, str]] = {
     "VIDEO_WITH_VOXEL_TRUTH_DATA": ("C3DVideoWithVoxelTruthData", _C3D),
     # CRF-RNN's later Caffe (torrvision/caffe-tvg) registers the layer as "MultiStageMeanfield".
     "MULTI_STAGE_MEANFIELD": ("MultiStageMeanfield", "CRF-RNN fork (torrvision/crfasrnn)"),
+    # FCN's Caffe (longjon/caffe) had a V1 CROP layer before BVLC's Crop existed; it takes its
+    # offsets from the net's coordinate maps, so it gets a type (and rule) of its own.
+    "CROP": ("FCNCrop", "FCN-era forks (longjon/caffe, torrvision/crfasrnn)"),
 }
 
 # The layer-specific messages UpgradeV1LayerParameter copies, under the same name in LayerParameter.

@@ -42,13 +42,22 @@ def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None =
                              "tops are all given becomes an Input layer")
     parser.add_argument("--top-shape", action="append", metavar="BLOB=d0,d1,...",
                         help="shape of a top no rule can infer, e.g. of a Python layer (repeatable)")
+    parser.add_argument("--proto", metavar="FORK.proto",
+                        help="read the net with this fork's caffe.proto (compiled with grpcio-tools, cached)")
+    parser.add_argument("--allow-unknown-fields", action="store_true",
+                        help="skip fields the schema lacks, listing each; the result is then marked as no "
+                             "valid Caffe net")
+    parser.add_argument("--rules", action="append", default=[], metavar="FILE.py",
+                        help="a Python file of your own shape rules, registered with "
+                             "blobcalc.shapes.registry.shape_rule (repeatable; see docs/plugins.md)")
 
 
 def net_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of blobcalc.analyze() given by add_net_options' flags."""
     return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": args.batch,
             "input_shapes": shape_map(args.input_shape, "--input-shape"),
-            "top_shapes": shape_map(args.top_shape, "--top-shape")}
+            "top_shapes": shape_map(args.top_shape, "--top-shape"), "proto": args.proto,
+            "allow_unknown_fields": args.allow_unknown_fields, "rules": tuple(args.rules)}
 
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:

@@ -74,7 +74,7 @@ def notice_lines(report: NetReport) -> list[str]:
                      "(their figures are left out of every total)")
     lines += [f"notice: layer type '{layer_type}' is not in BVLC Caffe; it comes from the {origin}"
               for layer_type, origin in analysis.fork_types]
-    lines += [f"notice: field {name} is not in BVLC Caffe, which refuses this file"
+    lines += [f"notice: {name} is not in BVLC Caffe's schema, which refuses this file"
               for name in analysis.fork_fields]
     lines += [f"notice: {notice}" for notice in (*analysis.notices, *report.notices)]
     for layer in analysis.layers:

@@ -77,19 +77,26 @@ class ShapeRule:
 
 
 _RULES: dict[str, ShapeRule] = {}
+# Set by blobcalc.plugins while a user's rule file or an installed plugin registers its rules, e.g.
+# "user rules (my_rules.py)": the origin reports name for those rules.
+_user_origin: list[str] = []
 
 
 def shape_rule(*layer_types: str, counts: BlobCounts | None = None, origin: str = BVLC,
-               source: bool = False) -> Callable[[RuleFn], RuleFn]:
+               source: bool = False, replace: bool = False) -> Callable[[RuleFn], RuleFn]:
     """Register `fn` as the rule for each Caffe type string in `layer_types`; `origin` names the
     Caffe fork that defines the type when BVLC Caffe does not; `source` marks data/input layers.
+    A type that already has a rule is an error unless `replace` (for user rules that override one).
 
     A Python layer's rule is keyed "Python:<module>.<layer>" (python_param), never by importing it."""
+    if _user_origin:
+        origin = _user_origin[-1] if origin == BVLC else f"{origin}, by {_user_origin[-1]}"
 
     def register(fn: RuleFn) -> RuleFn:
         for layer_type in layer_types:
-            if layer_type in _RULES:
-                raise ValueError(f"two shape rules for layer type {layer_type!r}")
+            if layer_type in _RULES and not replace:
+                raise ValueError(f"two shape rules for layer type {layer_type!r} (the first from "
+                                 f"{_RULES[layer_type].origin}); pass replace=True to replace it")
             _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin, source)
         return fn
 
@@ -142,11 +149,15 @@ _loaded = False
 
 
 def _load_builtin_rules() -> None:
-    # Importing the rule modules runs their @shape_rule decorators.
+    # Importing the rule modules runs their @shape_rule decorators; installed plugins (the entry-point
+    # group blobcalc.shape_rules) register theirs right after, so they may replace a built-in rule.
     global _loaded
     if not _loaded:
         _loaded = True
+        from blobcalc.plugins import load_entry_points
         from blobcalc.shapes import builtin  # noqa: F401
+
+        load_entry_points()
 
 
 def trunc_div(numerator: int, denominator: int) -> int:

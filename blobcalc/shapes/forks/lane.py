@@ -17,16 +17,8 @@ from blobcalc.shapes.registry import (
 
 MOBILENET_YOLO = "MobileNet-YOLO fork (eric612/MobileNet-YOLO)"
 
-# annotated_data_param fields LaneData reads, with the fork's defaults; they belong to the YOLO
-# extension of SSD's AnnotatedDataParameter and are read only if our schema has them.
-_SEG_DEFAULTS = {"seg_scales": 8, "seg_resize_width": 0, "seg_resize_height": 0}
-
-
 def _annotated_setting(layer: caffe_pb2.LayerParameter, name: str) -> int:
-    param = layer.annotated_data_param
-    if name in param.DESCRIPTOR.fields_by_name:
-        return as_int32(getattr(param, name))
-    return _SEG_DEFAULTS[name]
+    return as_int32(getattr(layer.annotated_data_param, name))
 
 
 @shape_rule("LaneData", counts=BlobCounts(exact_bottoms=0, min_tops=1, max_tops=3), origin=MOBILENET_YOLO,
@@ -39,7 +31,7 @@ def lane_data(ctx: LayerContext) -> LayerShapes:
     batch = as_int32(ctx.layer.data_param.batch_size)
     transform = ctx.layer.transform_param
     crop = as_int32(transform.crop_size)
-    resize = transform.resize_param if transform.HasField("resize_param") else None
+    resize = transform.resize_param[0] if transform.resize_param else None
     if crop > 0:
         height = width = crop
     elif resize is not None and resize.resize_mode == caffe_pb2.ResizeParameter.WARP and resize.height > 0:

@@ -274,8 +274,9 @@ def _transformed_size(transform: caffe_pb2.TransformationParameter) -> tuple[int
     if transform.crop_size:
         crop_h = crop_w = as_int32(transform.crop_size)
     resized: tuple[int, int] | None = None
-    if transform.HasField("resize_param"):
-        resize = transform.resize_param
+    if transform.resize_param:
+        # One resize in SSD; eric612's multi-scale fork lists several and shapes the blob by the first.
+        resize = transform.resize_param[0]
         if resize.resize_mode != caffe_pb2.ResizeParameter.FIT_SMALL_SIZE:
             resized = (as_int32(resize.height), as_int32(resize.width))
     if resized is not None:

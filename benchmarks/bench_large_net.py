@@ -1,0 +1,171 @@
+"""Benchmark of the analysis on very large generated nets: time and peak memory must grow linearly.
+
+Three shapes of net, each at 1,000 / 10,000 / 100,000 layers:
+- chain: Input, then conv 3x3 → ReLU (in place) → Pooling 3x3/1 (size-preserving) repeated;
+- wide: blocks of 32 parallel 1x1 convolutions of one blob (a Split of 32 tops), a Concat of the 32,
+  then a 1x1 convolution back to 16 channels, repeated;
+- fanout: every layer reads the input (one Split with a top per layer; every top is a net output).
+
+Each net is written to a file and analysed in a fresh Python process by the same path as `blobcalc
+analyze FILE --format json` (read, parse, upgrade, graph, shapes, memory and compute report, JSON), which
+prints its wall time per stage and its peak RSS (resource.getrusage). The table shows time per layer
+(flat when the analysis is linear) and the memory growth over the file size.
+
+    python3 benchmarks/bench_large_net.py [--sizes 1000,10000,100000] [--shapes chain,wide,fanout] [--dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+WIDE_BRANCHES = 32
+
+_CHILD = r"""
+import json, resource, sys, time
+path = sys.argv[1]
+from blobcalc.api import analyze_net, load_source, report
+from blobcalc.parse import parse_net
+from blobcalc.report.json_report import as_dict
+import blobcalc.shapes.builtin  # noqa: F401  (imports are not part of the analysis)
+import blobcalc.report.json_report, blobcalc.memory  # noqa: F401
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+times = {}
+clock = time.process_time  # CPU seconds: other processes on the machine do not blur the scaling
+start = clock()
+source, text = load_source(path)
+net = parse_net(text, source)
+times["parse"] = clock() - start
+mark = clock()
+analysis = analyze_net(net, source)
+times["analysis"] = clock() - mark
+del text, net, analysis
+mark, wall = clock(), time.perf_counter()
+result = report(path)
+times["report"] = clock() - mark
+mark = clock()
+out = json.dumps(as_dict(result))
+times["json"] = clock() - mark
+times["wall"] = time.perf_counter() - wall
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"times": times, "baseline_rss": baseline, "peak_rss": peak, "layers": len(result.analysis.layers),
+                  "json_bytes": len(out)}))
+"""
+
+
+def _layer(name: str, kind: str, bottoms: list[str], tops: list[str], params: str = "") -> str:
+    lines = [f'layer {{\n  name: "{name}"\n  type: "{kind}"\n']
+    lines += [f'  bottom: "{bottom}"\n' for bottom in bottoms]
+    lines += [f'  top: "{top}"\n' for top in tops]
+    if params:
+        lines.append(f"  {params}\n")
+    lines.append("}\n")
+    return "".join(lines)
+
+
+_INPUT = _layer("data", "Input", [], ["data"], "input_param { shape { dim: 1 dim: 16 dim: 8 dim: 8 } }")
+_CONV3 = "convolution_param { num_output: 16 kernel_size: 3 pad: 1 }"
+_CONV1 = "convolution_param { num_output: 16 kernel_size: 1 }"
+_POOL = "pooling_param { pool: MAX kernel_size: 3 stride: 1 pad: 1 }"
+
+
+def chain_net(layers: int) -> Iterator[str]:
+    """Input then (conv, in-place relu, pool) until `layers` layers."""
+    yield 'name: "chain"\n'
+    yield _INPUT
+    previous, count, i = "data", 1, 0
+    while count < layers:
+        conv, pool = f"conv{i}", f"pool{i}"
+        yield _layer(conv, "Convolution", [previous], [conv], _CONV3)
+        yield _layer(f"relu{i}", "ReLU", [conv], [conv])
+        yield _layer(pool, "Pooling", [conv], [pool], _POOL)
+        previous, count, i = pool, count + 3, i + 1
+
+
+def wide_net(layers: int) -> Iterator[str]:
+    """Input then blocks of WIDE_BRANCHES parallel 1x1 convs, their Concat and a 1x1 conv."""
+    yield 'name: "wide"\n'
+    yield _INPUT
+    previous, count, block = "data", 1, 0
+    while count < layers:
+        branches = [f"b{block}_{j}" for j in range(WIDE_BRANCHES)]
+        for branch in branches:
+            yield _layer(branch, "Convolution", [previous], [branch], _CONV1)
+        yield _layer(f"cat{block}", "Concat", branches, [f"cat{block}"])
+        yield _layer(f"mix{block}", "Convolution", [f"cat{block}"], [f"mix{block}"], _CONV1)
+        previous, count, block = f"mix{block}", count + WIDE_BRANCHES + 2, block + 1
+
+
+def fanout_net(layers: int) -> Iterator[str]:
+    """Input then `layers - 1` ReLUs all reading it: one Split of that many tops, every ReLU top a net
+    output (this shape once exposed a quadratic step: a tuple of output names searched per top)."""
+    yield 'name: "fanout"\n'
+    yield _INPUT
+    for i in range(1, layers):
+        yield _layer(f"relu{i}", "ReLU", ["data"], [f"relu{i}"])
+
+
+NETS = {"chain": chain_net, "wide": wide_net, "fanout": fanout_net}
+
+
+def run_one(path: Path) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"analysis of {path} failed:\n{done.stderr}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="layer counts (comma-separated)")
+    parser.add_argument("--shapes", default=",".join(NETS), help=f"net shapes: {', '.join(NETS)}")
+    parser.add_argument("--dir", help="write the nets here (default: a temporary folder, removed)")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="blobcalc-bench-") as scratch:
+        folder = Path(args.dir or scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        header = (f"{'net':<6} {'layers':>7} {'file MB':>8} {'parse s':>8} {'analysis s':>10} {'report s':>9} "
+                  f"{'json s':>7} {'total s':>8} {'us/layer':>9} {'wall s':>7} {'peak RSS MB':>11} "
+                  f"{'growth MB':>9} {'growth/file':>11}")
+        print(header)
+        print("-" * len(header))
+        for shape in args.shapes.split(","):
+            for size in sizes:
+                path = folder / f"{shape}-{size}.prototxt"
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.writelines(NETS[shape](size))
+                file_bytes = path.stat().st_size
+                result = run_one(path)
+                times = result["times"]
+                assert isinstance(times, dict)
+                layers = int(str(result["layers"]))
+                # `report` redoes the parse and analysis, then builds the memory and compute reports.
+                total = times["report"] + times["json"]
+                growth = int(str(result["peak_rss"])) - int(str(result["baseline_rss"]))
+                print(f"{shape:<6} {layers:>7} {file_bytes / 1e6:>8.2f} {times['parse']:>8.2f} "
+                      f"{times['analysis']:>10.2f} {times['report']:>9.2f} {times['json']:>7.2f} {total:>8.2f} "
+                      f"{1e6 * total / layers:>9.1f} {times['wall']:>7.2f} "
+                      f"{int(str(result['peak_rss'])) / 2**20:>11.1f} "
+                      f"{growth / 2**20:>9.1f} {growth / file_bytes:>11.1f}", flush=True)
+                if not args.dir:
+                    path.unlink()
+    print("\nlayers: of the built net (Caffe's inserted Split layers included). Times are CPU seconds: parse, "
+          "analysis (upgrade, graph, shapes) alone, then report = all of `blobcalc analyze` (parse, analysis, "
+          "the TRAIN re-analysis, memory, compute) and JSON; total s = report + json; us/layer should stay "
+          "flat as the nets grow; wall s = wall time of report + json. growth: peak RSS over the RSS after "
+          "imports; growth/file: that growth over the prototxt's size.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
