@@ -27,16 +27,18 @@ class Buffer:
         return self.elements * (self.fixed_element_bytes or element_bytes)
 
 
-def layer_buffers(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
-    """The scratch buffers of one layer, in forward (and, when `training`, backward)."""
+def layer_buffers(result: LayerResult, layer: NetLayer, training: bool,
+                  phase: int | None = None) -> tuple[Buffer, ...]:
+    """The scratch buffers of one layer, in forward (and, when `training`, backward), run in its own
+    phase or in `phase` when given."""
     if not result.known:
         return ()
     kind = result.replaced_type or result.type
     builder = _BUILDERS.get(kind)
-    return builder(result, layer, training) if builder is not None else ()
+    return builder(result, layer, training, layer.phase if phase is None else phase) if builder else ()
 
 
-def _conv(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _conv(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # base_conv_layer.cpp Reshape: col_buffer_ [kernel_dim * group, spatial...] holds one image; it is
     # skipped for 1x1 kernels with stride 1 and pad 0 (is_1x1_); bias_multiplier_ [out_spatial_dim].
     param = layer.param.convolution_param
@@ -69,7 +71,7 @@ def result_bottom(result: LayerResult, layer: NetLayer) -> Shape:
     return bottom
 
 
-def _inner_product(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _inner_product(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # inner_product_layer.cpp: bias_multiplier_ [M], M = the bottom's count before `axis`.
     param = layer.param.inner_product_param
     if not param.bias_term:
@@ -79,7 +81,7 @@ def _inner_product(result: LayerResult, layer: NetLayer, training: bool) -> tupl
     return (Buffer("bias_multiplier_", count(top[:-1])),)
 
 
-def _pooling(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _pooling(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # pooling_layer.cu: MAX with one top keeps argmax indices in max_idx_ (int); STOCHASTIC in TRAIN
     # keeps sampled indices in rand_idx_ (Dtype).
     top = result.top_shapes[0]
@@ -87,20 +89,20 @@ def _pooling(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buff
     pool = layer.param.pooling_param.pool
     if pool == caffe_pb2.PoolingParameter.MAX and len(result.tops) == 1:
         return (Buffer("max_idx_ (argmax indices)", count(top), INDEX_BYTES),)
-    if pool == caffe_pb2.PoolingParameter.STOCHASTIC and layer.phase == caffe_pb2.TRAIN:
+    if pool == caffe_pb2.PoolingParameter.STOCHASTIC and phase == caffe_pb2.TRAIN:
         return (Buffer("rand_idx_ (sampled indices)", count(top)),)
     return ()
 
 
-def _dropout(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _dropout(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # dropout_layer.cu: the mask rand_vec_ (unsigned int) is drawn only in the TRAIN phase.
-    if layer.phase != caffe_pb2.TRAIN:
+    if phase != caffe_pb2.TRAIN:
         return ()
     bottom = result_bottom(result, layer)
     return (Buffer("rand_vec_ (dropout mask)", count(bottom), INDEX_BYTES),)
 
 
-def _batch_norm(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _batch_norm(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # batch_norm_layer.cpp Reshape/Forward: mean_, variance_ [C]; temp_, x_norm_ like the bottom;
     # batch_sum_multiplier_ [N]; spatial_sum_multiplier_ [H*W]; num_by_chans_ [N*C].
     bottom = result_bottom(result, layer)
@@ -112,7 +114,7 @@ def _batch_norm(result: LayerResult, layer: NetLayer, training: bool) -> tuple[B
             Buffer("spatial_sum_multiplier_", spatial), Buffer("num_by_chans_", num * channels))
 
 
-def _lrn(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _lrn(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     bottom = result_bottom(result, layer)
     if layer.param.lrn_param.norm_region == caffe_pb2.LRNParameter.ACROSS_CHANNELS:
         return (Buffer("scale_ (across-channel norms)", count(bottom)),)
@@ -127,11 +129,11 @@ def _softmax_scratch(shape: Shape, axis: int) -> tuple[Buffer, ...]:
     return (Buffer("sum_multiplier_", shape[axis]), Buffer("scale_", count(shape) // max(shape[axis], 1)))
 
 
-def _softmax(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _softmax(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     return _softmax_scratch(result_bottom(result, layer), layer.param.softmax_param.axis)
 
 
-def _softmax_loss(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _softmax_loss(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # softmax_loss_layer.cu: prob_ (the inner softmax's top) and its diff, used as the per-element
     # count buffer; the loss per element is written into bottom[0]'s diff, which in inference is
     # an allocation of its own.
@@ -144,11 +146,11 @@ def _softmax_loss(result: LayerResult, layer: NetLayer, training: bool) -> tuple
     return tuple(buffers)
 
 
-def _euclidean(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _euclidean(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     return (Buffer("diff_ (prediction - target)", count(result_bottom(result, layer))),)
 
 
-def _sigmoid_cross_entropy(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _sigmoid_cross_entropy(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # sigmoid_cross_entropy_loss_layer.cu: sigmoid_output_; loss and counts go to the bottoms' diffs.
     bottom = result_bottom(result, layer)
     buffers = [Buffer("sigmoid_output_", count(bottom))]
@@ -158,7 +160,7 @@ def _sigmoid_cross_entropy(result: LayerResult, layer: NetLayer, training: bool)
     return tuple(buffers)
 
 
-def _eltwise(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _eltwise(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     if layer.param.eltwise_param.operation == caffe_pb2.EltwiseParameter.MAX:
         top = result.top_shapes[0]
         assert top is not None
@@ -166,7 +168,7 @@ def _eltwise(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buff
     return ()
 
 
-def _prefetch(result: LayerResult, layer: NetLayer, training: bool) -> tuple[Buffer, ...]:
+def _prefetch(result: LayerResult, layer: NetLayer, training: bool, phase: int) -> tuple[Buffer, ...]:
     # base_data_layer.cpp: `prefetch` batches (data_param.prefetch, default 4) of every top, each
     # pushed to the GPU by the prefetch thread.
     batches = layer.param.data_param.prefetch

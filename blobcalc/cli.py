@@ -58,8 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(args: argparse.Namespace, exc: BaseException) -> None:
     if args.debug:
         traceback.print_exc()
-    message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # one line, even for a name with a newline
-    sys.stderr.write(f"blobcalc: error: {message}\n")
+    sys.stderr.write(f"blobcalc: error: {exc}\n")  # one line: BlobcalcError escapes line breaks
 
 
 def main_entry() -> None:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 
 class BlobcalcError(Exception):
-    """Base of every error a user's input can cause."""
+    """Base of every error a user's input can cause. Its message is one line: a line break inside a
+    name taken from the file (`name: "a\\nb"`) is shown escaped, as `\\n`."""
+
+    def __str__(self) -> str:
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class InputFileError(BlobcalcError):

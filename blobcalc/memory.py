@@ -162,9 +162,10 @@ def _diff_storages(analysis: NetAnalysis, storage: Storage, plan: BackwardPlan) 
 
 def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FLOAT32_BYTES,
                solver: SolverSettings | None = None, device: str = "gpu",
-               share_params: bool = False) -> NetMemory:
+               share_params: bool = False, run_phase: int | None = None) -> NetMemory:
     """Memory of one net. `training` adds diffs, solver state and training-only buffers;
-    `share_params` (a solver's test net) leaves out parameters, which the train net owns."""
+    `share_params` (a solver's test net) leaves out parameters, which the train net owns;
+    `run_phase` runs every layer in that phase (a net whose layers do not depend on the phase)."""
     solver = solver or SolverSettings()
     storage = storage_of(analysis)
     data_owners = set(storage.data_owner.values())
@@ -180,7 +181,7 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
             solver_elements = params * solver.buffers_per_param(device)
             if solver.regularization_type == "L1":
                 solver_elements += _l1_temp_elements(result, layer.param.param, solver.weight_decay)
-        buffers = layer_buffers(result, layer, training)
+        buffers = layer_buffers(result, layer, training, run_phase)
         rows.append(LayerMemory(result.index, result.name, result.type, data * element_bytes,
                                 diff * element_bytes, params * element_bytes,
                                 (params if training else 0) * element_bytes, solver_elements * element_bytes,

@@ -107,6 +107,8 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
 
 
 def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
+    if not options.input_shapes and not options.top_shapes:
+        return
     source_tops = {top for layer in graph.layers if _is_source(rule_for_layer(layer.param))
                    for top in layer.tops}
     for name in options.input_shapes:

@@ -214,8 +214,14 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
         notes.append(f"fork fields: {', '.join(analysis.fork_fields)}")
     training = None
     try:
-        train = analysis if options.phase == "TRAIN" else analyze_net(net, path, phase="TRAIN", batch=options.batch)
-        training = net_memory(train, training=True).totals.total
+        if options.phase == "TRAIN":
+            training = net_memory(analysis, training=True).totals.total
+        elif phase_independent(net):
+            # The same layers with the same shapes: only the phase they run in changes.
+            training = net_memory(analysis, training=True, run_phase=caffe_pb2.TRAIN).totals.total
+        else:
+            train = analyze_net(net, path, phase="TRAIN", batch=options.batch)
+            training = net_memory(train, training=True).totals.total
     except BlobcalcError as exc:
         notes.append(f"no training estimate: {exc}")
     return ScanRow(path, NET, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
@@ -250,6 +256,16 @@ def _audit_status(path: str, analysis: object, pattern: str) -> str:
     if result.abort is not None:
         return f"Caffe refuses {os.path.basename(weights_path)}: {result.abort.status} at '{result.abort.layer}'"
     return f"ok ({os.path.basename(weights_path)})"
+
+
+def phase_independent(net: caffe_pb2.NetParameter) -> bool:
+    """True when the TRAIN and TEST nets have the same layers and shapes: no include/exclude rules,
+    no layer phase, and no Python layer (whose rules may read the phase). V0/V1 nets are upgraded
+    first, so they are never taken as independent here."""
+    if net.layers or net.state.stage:
+        return False
+    return not any(layer.include or layer.exclude or layer.HasField("phase") or layer.type == "Python"
+                   for layer in net.layer)
 
 
 def _unknown_message(analysis: object) -> str:

@@ -202,3 +202,27 @@ def test_dtype_scales_everything_but_caffes_log(dtype: str, size: int) -> None:
     other = report(TINY, phase="TRAIN", dtype=dtype).memory
     assert other.unique_blob_bytes * F == base.unique_blob_bytes * size
     assert other.caffe_log_bytes == base.caffe_log_bytes
+
+
+def test_phase_independent_nets_train_like_their_train_analysis() -> None:
+    """scan's shortcut: a net without include/exclude rules, layer phases or Python layers trains
+    exactly like its TRAIN-phase analysis when its layers simply run in the TRAIN phase."""
+    from blobcalc import caffe_pb2
+    from blobcalc.api import analyze_net
+    from blobcalc.parse import parse_net, read_text
+    from blobcalc.scan import phase_independent
+
+    checked = 0
+    for path in sorted(CORPUS.glob("*/*deploy*.prototxt"))[:40]:
+        net = parse_net(read_text(str(path)), str(path))
+        if not phase_independent(net):
+            continue
+        try:
+            test = analyze_net(net, str(path), phase="TEST")
+            train = analyze_net(net, str(path), phase="TRAIN")
+        except Exception:
+            continue
+        shortcut = net_memory(test, training=True, run_phase=caffe_pb2.TRAIN)
+        assert shortcut.totals == net_memory(train, training=True).totals, path
+        checked += 1
+    assert checked >= 10
