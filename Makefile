@@ -29,6 +29,7 @@ golden: install
 # Wall time of `blobcalc scan` over the corpus, next to parsing alone (text_format and our fast reader).
 bench: install
 	$(PYTHON) benchmarks/bench_scan.py ../shared/corpus
+	$(PYTHON) benchmarks/bench_audit.py
 
 # What tests/test_browser.py needs (required in CI): headless Chromium, its driver and Graphviz, from
 # Debian's packages, installed only when missing (selenium comes with the dev extras). Needs root or sudo.
