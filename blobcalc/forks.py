@@ -41,10 +41,34 @@ def enum_value_fork(enum: descriptor.EnumDescriptor, number: int) -> str:
     return fork
 
 
+_MAY_HOLD_FORK: dict[str, bool] = {}  # message full name → a fork field or value lies at or below it
+
+
+def _may_hold_fork(message_type: descriptor.Descriptor) -> bool:
+    """Whether any field of this message (or of a message below it) is fork-only, or an enum field
+    could hold a fork value; decided once per message type, so the walk skips plain BVLC subtrees."""
+    name = message_type.full_name
+    known = _MAY_HOLD_FORK.get(name)
+    if known is not None:
+        return known
+    _MAY_HOLD_FORK[name] = False  # a recursive message type is decided by its other fields
+    result = False
+    for field in message_type.fields:
+        if field_fork(field):
+            result = True
+        elif field.type == descriptor.FieldDescriptor.TYPE_ENUM:
+            result |= any(enum_value_fork(field.enum_type, value.number) for value in field.enum_type.values)
+        elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+            result |= _may_hold_fork(field.message_type)
+    _MAY_HOLD_FORK[name] = result
+    return result
+
+
 def fork_fields_used(root: message.Message) -> tuple[str, ...]:
-    """'Message.field (fork)' for every fork-only field set anywhere in `root`, sorted, once each."""
+    """'Message.field (fork)' for every fork-only field or enum value set anywhere in `root`, sorted,
+    once each."""
     found: set[str] = set()
-    pending = [root]
+    pending = [root] if _may_hold_fork(root.DESCRIPTOR) else []
     while pending:
         current = pending.pop()
         for field, value in current.ListFields():
@@ -57,7 +81,7 @@ def fork_fields_used(root: message.Message) -> tuple[str, ...]:
                     if value_fork:
                         found.add(f"{field.enum_type.name}.{field.enum_type.values_by_number[number].name} "
                                   f"({value_fork})")
-            if field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+            elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and _may_hold_fork(field.message_type):
                 if isinstance(value, message.Message):
                     pending.append(value)
                 else:  # a repeated message field

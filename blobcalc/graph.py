@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import GraphError
@@ -16,9 +16,9 @@ from blobcalc.errors import GraphError
 AUTOMATIC_TOP = "(automatic)"
 
 
-@dataclass(frozen=True, slots=True)
-class BlobRef:
-    """One version of a named blob: version 0 is its first writer, each in-place write adds one."""
+class BlobRef(NamedTuple):
+    """One version of a named blob: version 0 is its first writer, each in-place write adds one.
+    (A named tuple: blob versions are hashed a great deal, and tuples hash in C.)"""
 
     name: str
     version: int

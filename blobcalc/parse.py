@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from blobcalc.errors import InputFileError, ParseError
 
 # The first bytes of a protobuf binary file are a field tag: a .caffemodel starts with
 # field 1 (name, 0x0a) or 100 (layer) / 2 (layers); text never holds NUL or most control bytes.
-_TEXT_CONTROL_BYTES = frozenset(range(0, 32)) - {9, 10, 12, 13}
+_TEXT_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
 _BOM = "\ufeff"
 
 
@@ -41,12 +42,16 @@ def read_text(path: str, max_bytes: int | None = MAX_TEXT_BYTES) -> str:
     return decode_text(data, path)
 
 
+def looks_binary(data: bytes) -> bool:
+    """Control bytes other than tab, newline, form feed and carriage return in the first 4 KiB."""
+    return _TEXT_CONTROL_BYTES.search(data, 0, 4096) is not None
+
+
 def decode_text(data: bytes, path: str) -> str:
     """Bytes → text, refusing what is plainly not a prototxt."""
     if not data.strip():
         raise InputFileError(path, "file is empty" if not data else "file holds only white space")
-    control = sum(1 for byte in data[:4096] if byte in _TEXT_CONTROL_BYTES)
-    if control:
+    if looks_binary(data):
         raise InputFileError(
             path, "is a binary file, not prototxt text (a .caffemodel? weights are checked with "
             "'blobcalc audit NET --weights FILE')")

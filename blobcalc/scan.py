@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
-from blobcalc.parse import decode_text, parse_message
+from blobcalc.parse import decode_text, looks_binary, parse_message
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # far above any real prototxt; weights are only scanned for shapes
 DEFAULT_GLOBS = ("*.prototxt", "*.pbtxt", "*.caffemodel", "*.solverstate", "*.txt", "*.pt")
@@ -147,7 +147,7 @@ def _scan_regular(path: str, options: ScanOptions) -> ScanRow:
             data = handle.read()
     except OSError as exc:
         return ScanRow(path, UNREADABLE, ERROR, message=f"cannot read: {exc.strerror or exc}")
-    if _looks_binary(data):
+    if looks_binary(data):
         try:
             return _scan_weights(path)
         except BlobcalcError as exc:
@@ -167,10 +167,6 @@ def _scan_regular(path: str, options: ScanOptions) -> ScanRow:
     if first_error is not None:
         return ScanRow(path, NET if _looks_like_net(text) else SOLVER, ERROR, message=str(first_error))
     return ScanRow(path, OTHER, SKIPPED, message="not a net or solver (e.g. a label map or other text)")
-
-
-def _looks_binary(data: bytes) -> bool:
-    return any(byte < 32 and byte not in (9, 10, 12, 13) for byte in data[:4096])
 
 
 _NET_HINTS = ("layer {", "layers {", "layer{", "layers{", "input:", "input_dim", "input_shape")
