@@ -30,6 +30,7 @@ from google.protobuf import message as _message
 from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
 from blobcalc.parse import SkippedField, parse_message
+from blobcalc.wire import encode_varint
 
 _FD = _descriptor.FieldDescriptor
 DESCRIPTOR_SET = "descriptor_set.pb"
@@ -401,27 +402,16 @@ def fork_field(message: _message.Message, name: str) -> Any:
 def _encode(item: Any) -> bytes:
     """One unknown field back into its wire bytes (tag, then value)."""
     wire_type, data = item.wire_type, item.data
-    tag = _varint(item.field_number << 3 | wire_type)
+    tag = encode_varint(item.field_number << 3 | wire_type)
     if wire_type == 0:
-        return tag + _varint(data)
+        return tag + encode_varint(data)
     if wire_type == 1:
         return tag + int(data).to_bytes(8, "little")
     if wire_type == 5:
         return tag + int(data).to_bytes(4, "little")
     if wire_type == 2:
-        return tag + _varint(len(data)) + bytes(data)
+        return tag + encode_varint(len(data)) + bytes(data)
     return b""  # groups (wire types 3 and 4) are not used by Caffe's schemas
 
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative numbers as protobuf writes them: 64-bit two's complement
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
 

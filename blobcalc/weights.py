@@ -21,6 +21,7 @@ from blobcalc import caffe_pb2
 from blobcalc.errors import InputFileError
 from blobcalc.shapes.registry import Shape
 from blobcalc.upgrade import net_era, upgrade_net
+from blobcalc.wire import encode_varint
 
 # Caffe's ReadProtoFromBinaryFile sets CodedInputStream's total bytes limit to
 # kProtoReadBytesLimit = INT_MAX (src/caffe/util/io.cpp): a larger file fails to parse.
@@ -221,20 +222,10 @@ def _redeem(ticket: caffe_pb2.BlobProto, records: list[BlobRecord], source: str)
 # The wire-format walker
 # --------------------------------------------------------------------------------------------
 
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
 
 
 def _encode_len_field(field: int, payload: bytes) -> bytes:
-    return _encode_varint(field << 3 | _LEN) + _encode_varint(len(payload)) + payload
+    return encode_varint(field << 3 | _LEN) + encode_varint(len(payload)) + payload
 
 
 def _int32(value: int) -> int:
