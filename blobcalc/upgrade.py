@@ -307,6 +307,20 @@ def _v0_type_to_v1(v0_type: str, label: str, path: str) -> int:
     return int(caffe_pb2.V1LayerParameter.LayerType.Value(enum_name))
 
 
+_CPP_INT_BITS = {  # cpp_type → (bits, signed)
+    descriptor.FieldDescriptor.CPPTYPE_INT32: (32, True), descriptor.FieldDescriptor.CPPTYPE_UINT32: (32, False),
+    descriptor.FieldDescriptor.CPPTYPE_INT64: (64, True), descriptor.FieldDescriptor.CPPTYPE_UINT64: (64, False),
+}
+
+
+def _cpp_integer(value: int, cpp_type: int) -> int:
+    """C++'s integral conversion of a setter's argument: a V0 int32 such as new_width = -83 given to
+    V1's uint32 set_new_width() wraps to 4294967213 (modulo 2^bits), never an error."""
+    bits, signed = _CPP_INT_BITS[cpp_type]
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
+
+
 def _assign(root: message.Message, field_path: tuple[str, ...], value: Any,
             source_field: descriptor.FieldDescriptor) -> None:
     """Set root.<field_path> to `value`: append to a repeated field, copy a message, map an enum by name."""
@@ -318,7 +332,10 @@ def _assign(root: message.Message, field_path: tuple[str, ...], value: Any,
     field = holder.DESCRIPTOR.fields_by_name[name]
     if field.message_type is not None:
         getattr(holder, name).CopyFrom(value)
-    elif field.is_repeated:
+        return
+    if field.cpp_type in _CPP_INT_BITS and isinstance(value, int):
+        value = _cpp_integer(value, field.cpp_type)
+    if field.is_repeated:
         # ConvolutionParameter's pad/kernel_size/stride are repeated (N-d); Caffe add_()s one value.
         getattr(holder, name).append(value)
     elif field.enum_type is not None:

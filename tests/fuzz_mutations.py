@@ -302,13 +302,18 @@ def analyze_bytes(data: bytes, path: str) -> tuple[str, str]:
     return RESULT, ""
 
 
-def _worker(connection: multiprocessing.connection.Connection, directory: str) -> None:
+def _worker(connection: multiprocessing.connection.Connection, directory: str, parent: int) -> None:
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
     path = os.path.join(directory, f"input-{os.getpid()}.prototxt")
     while True:
+        # A forked worker inherits the pipes of its siblings, so a killed runner never shows up as EOF:
+        # watch for the parent instead, and leave with it.
+        while not connection.poll(1.0):
+            if os.getppid() != parent:
+                return
         job = connection.recv()
         if job is None:
             return
@@ -347,7 +352,8 @@ class _Slot:
 
     def __init__(self, context: multiprocessing.context.BaseContext, directory: str) -> None:
         parent, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(child, directory), daemon=True)  # type: ignore[attr-defined]
+        self.process = context.Process(target=_worker, args=(child, directory, os.getpid()),  # type: ignore[attr-defined]
+                                       daemon=True)
         self.process.start()
         child.close()
         self.connection = parent

@@ -16,7 +16,8 @@ from blobcalc.shapes.registry import (
 def batch_norm(ctx: LayerContext) -> LayerShapes:
     """batch_norm_layer.cpp: mean [C], variance [C] and the moving-average factor [1]."""
     bottom = ctx.bottom
-    channels = 1 if len(bottom) == 1 else bottom[1]
+    # bottom[0]->shape(1): a 0-axis bottom fails Blob::CanonicalAxisIndex's check.
+    channels = 1 if len(bottom) == 1 else bottom[canonical_axis(1, len(bottom))]
     for spec in ctx.layer.param:
         check(spec.lr_mult == 0, "Cannot configure batch normalization statistics as layer parameters.")
     return LayerShapes((bottom,), ((channels,), (channels,), (1,)))

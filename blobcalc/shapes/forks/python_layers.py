@@ -104,6 +104,14 @@ def _positive_int(value: Any, what: str) -> int:
     return result
 
 
+def _unshaped_tops(ctx: LayerContext, shaped: int, module: str) -> None:
+    """A module that shapes only its first `shaped` tops and never checks how many it has: Caffe
+    leaves the others empty blobs (no axes, 0 elements), which no shape here stands for."""
+    if ctx.num_tops > shaped:
+        raise ShapeUnknown(f"{module} shapes only its first {shaped} top(s); Caffe leaves the other "
+                           f"{ctx.num_tops - shaped} as empty blobs (no axes, 0 elements)")
+
+
 def _phase_name(ctx: LayerContext) -> str:
     return "TRAIN" if ctx.phase == caffe_pb2.TRAIN else "TEST"
 
@@ -117,6 +125,7 @@ def proposal_layer(ctx: LayerContext) -> LayerShapes:
     """rpn/proposal_layer.py: rois [1, 5] and, when asked for, scores [1, 1, 1, 1]."""
     _need(_params(ctx), "feat_stride", "ProposalLayer.setup()")
     check(ctx.num_tops >= 1, "ProposalLayer.setup() reshapes top[0], so the layer needs a top")
+    _unshaped_tops(ctx, 2, "ProposalLayer")
     tops: tuple[Shape, ...] = ((1, 5),)
     if ctx.num_tops > 1:
         tops += ((1, 1, 1, 1),)
@@ -314,6 +323,7 @@ def pyloss_euclidean_loss_layer(ctx: LayerContext) -> LayerShapes:
     1-element vector, not Caffe's 0-axis loss scalar)."""
     check(len(ctx.bottom_shapes) == 2, "Exception: Need two inputs to compute distance.")
     check(ctx.num_tops >= 1, "EuclideanLossLayer.reshape() reshapes top[0], so it needs a top")
+    _unshaped_tops(ctx, 1, "EuclideanLossLayer")
     first, second = ctx.bottom_shapes
     check(count(first) == count(second), "Exception: Inputs must have the same dimension.")
     return LayerShapes(((1,),))
