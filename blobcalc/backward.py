@@ -27,15 +27,18 @@ def backward_plan(analysis: NetAnalysis) -> BackwardPlan:
     for result, layer in zip(analysis.layers, graph_layers, strict=True):
         need = False
         flags: list[bool] = []
+        param = layer.param
+        propagate = param.propagate_down[:] if layer.bottom_refs and param.propagate_down else None
         for j, ref in enumerate(layer.bottom_refs):
             blob_need = blob_needs.get(ref.name, False)
             need |= blob_need
-            propagate = layer.param.propagate_down
             flags.append(bool(propagate[j]) if propagate else blob_need)
-        specs = layer.param.param
-        for i in range(len(result.param_shapes)):
-            lr_mult = specs[i].lr_mult if i < len(specs) else 1.0  # ParamSpec default lr_mult: 1
-            need |= lr_mult != 0
+        if result.param_shapes:
+            specs = param.param
+            lr_mults = [spec.lr_mult for spec in specs] if specs else []
+            for i in range(len(result.param_shapes)):
+                lr_mult = lr_mults[i] if i < len(lr_mults) else 1.0  # ParamSpec default lr_mult: 1
+                need |= lr_mult != 0
         for ref in layer.top_refs:
             if ref.name not in blob_needs or need:
                 blob_needs[ref.name] = blob_needs.get(ref.name, False) or need

@@ -64,6 +64,23 @@ def _may_hold_fork(message_type: descriptor.Descriptor) -> bool:
     return result
 
 
+# Per field descriptor: (label of the fork field or "", an enum to check the values of, whether to walk into
+# the value); worked out once per field, since the walk below meets the same fields in every layer.
+_FieldPlan = tuple[str, "descriptor.EnumDescriptor | None", bool]
+_PLANS: dict[descriptor.FieldDescriptor, _FieldPlan] = {}
+
+
+def _plan(field: descriptor.FieldDescriptor) -> _FieldPlan:
+    plan = _PLANS.get(field)
+    if plan is None:
+        fork = field_fork(field)
+        label = f"{field.containing_type.name}.{field.name} ({fork})" if fork else ""
+        is_enum = field.type == descriptor.FieldDescriptor.TYPE_ENUM
+        walk = field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and _may_hold_fork(field.message_type)
+        plan = _PLANS[field] = (label, field.enum_type if is_enum else None, walk)
+    return plan
+
+
 def fork_fields_used(root: message.Message) -> tuple[str, ...]:
     """'Message.field (fork)' for every fork-only field or enum value set anywhere in `root`, sorted,
     once each."""
@@ -72,16 +89,15 @@ def fork_fields_used(root: message.Message) -> tuple[str, ...]:
     while pending:
         current = pending.pop()
         for field, value in current.ListFields():
-            fork = field_fork(field)
-            if fork:
-                found.add(f"{field.containing_type.name}.{field.name} ({fork})")
-            if field.type == descriptor.FieldDescriptor.TYPE_ENUM:
+            label, enum, walk = _PLANS.get(field) or _plan(field)
+            if label:
+                found.add(label)
+            if enum is not None:
                 for number in (value if isinstance(value, Iterable) else (value,)):
-                    value_fork = enum_value_fork(field.enum_type, number)
+                    value_fork = enum_value_fork(enum, number)
                     if value_fork:
-                        found.add(f"{field.enum_type.name}.{field.enum_type.values_by_number[number].name} "
-                                  f"({value_fork})")
-            elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and _may_hold_fork(field.message_type):
+                        found.add(f"{enum.name}.{enum.values_by_number[number].name} ({value_fork})")
+            elif walk:
                 if isinstance(value, message.Message):
                     pending.append(value)
                 else:  # a repeated message field

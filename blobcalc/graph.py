@@ -101,32 +101,36 @@ def insert_splits(phased: Sequence[tuple[caffe_pb2.LayerParameter, int]]) -> lis
     """insert_splits.cpp: a top read by several layers (or read once and also weighted as a loss)
     gets a Split layer after its writer, one copy per reader, and the readers' bottoms are renamed."""
     layers = [layer for layer, _ in phased]
+    # Each repeated field read once (a protobuf container read costs more than the loops below).
+    all_bottoms = [layer.bottom[:] for layer in layers]
+    all_tops = [layer.top[:] for layer in layers]
     last_writer: dict[str, tuple[int, int]] = {}
     source_of_bottom: dict[tuple[int, int], tuple[int, int]] = {}
     readers: dict[tuple[int, int], int] = {}
     loss_weight_of: dict[tuple[int, int], float] = {}
     for i, layer in enumerate(layers):
-        for j, blob in enumerate(layer.bottom):
-            if blob not in last_writer:
+        for j, blob in enumerate(all_bottoms[i]):
+            source = last_writer.get(blob)
+            if source is None:
                 raise _unknown_bottom(layers, i, j)
-            source = last_writer[blob]
             source_of_bottom[(i, j)] = source
             readers[source] = readers.get(source, 0) + 1
-        tops = layer.top
+        tops = all_tops[i]
         for j, blob in enumerate(tops):
             last_writer[blob] = (i, j)
         # A top used as a loss counts as one more reader (insert_splits.cpp).
-        weights = layer.loss_weight
-        for j in range(min(len(weights), len(tops))):
-            source = last_writer[tops[j]]
-            loss_weight_of[source] = weights[j]
-            if weights[j]:
-                readers[source] = readers.get(source, 0) + 1
+        if layer.loss_weight:
+            weights = layer.loss_weight[:]
+            for j in range(min(len(weights), len(tops))):
+                source = last_writer[tops[j]]
+                loss_weight_of[source] = weights[j]
+                if weights[j]:
+                    readers[source] = readers.get(source, 0) + 1
 
     next_split_index: dict[tuple[int, int], int] = {}
     result: list[_Wired] = []
     for i, (layer, phase) in enumerate(phased):
-        bottoms = list(layer.bottom)
+        bottoms = all_bottoms[i]
         for j, blob in enumerate(bottoms):
             source = source_of_bottom[(i, j)]
             if readers[source] > 1:
@@ -134,16 +138,15 @@ def insert_splits(phased: Sequence[tuple[caffe_pb2.LayerParameter, int]]) -> lis
                 next_split_index[source] = split_index + 1
                 bottoms[j] = split_blob_name(layers[source[0]].name, blob, source[1], split_index)
         result.append(_Wired(layer, phase, tuple(bottoms), False))
-        for j, blob in enumerate(layer.top):
+        for j, blob in enumerate(all_tops[i]):
             reader_count = readers.get((i, j), 0)
             if reader_count > 1:
-                split = caffe_pb2.LayerParameter(name=split_layer_name(layer.name, blob, j), type="Split")
-                split.bottom.append(blob)
+                name = layer.name
                 loss_weight = loss_weight_of.get((i, j), 0.0)
-                for k in range(reader_count):
-                    split.top.append(split_blob_name(layer.name, blob, j, k))
-                    if loss_weight:
-                        split.loss_weight.append(loss_weight if k == 0 else 0.0)
+                split = caffe_pb2.LayerParameter(
+                    name=split_layer_name(name, blob, j), type="Split", bottom=(blob,),
+                    top=[split_blob_name(name, blob, j, k) for k in range(reader_count)],
+                    loss_weight=[loss_weight] + [0.0] * (reader_count - 1) if loss_weight else ())
                 result.append(_Wired(split, phase, (blob,), True))
     return result
 
@@ -161,7 +164,7 @@ def build_graph(layers: Sequence[tuple[caffe_pb2.LayerParameter, int]],
         param = wired.param
         name, kind = param.name, param.type
         bottoms = wired.bottoms
-        declared_tops = tuple(param.top)
+        declared_tops = tuple(param.top[:])
         bottom_refs: list[BlobRef] = []
         for j, blob in enumerate(bottoms):
             ref = available.pop(blob, None)

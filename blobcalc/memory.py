@@ -150,14 +150,18 @@ def _diff_storages(analysis: NetAnalysis, storage: Storage, plan: BackwardPlan) 
     """Diffs Backward reads (tops of layers that run it) or writes (bottoms that need it)."""
     needed: set[BlobRef] = set()
     for index, layer in enumerate(analysis.graph.layers):
-        rule = rule_for_layer(layer.param)
         # Data and input layers have an empty Backward: it reads no top gradient.
-        if plan.layer_needs[index] and not (rule is not None and rule.source):
+        if plan.layer_needs[index] and not _is_source(layer.param):
             needed.update(storage.diff_owner[ref] for ref in layer.top_refs if ref in storage.diff_owner)
         for j, ref in enumerate(layer.bottom_refs):
             if plan.bottom_needs[index][j] and ref in storage.diff_owner:
                 needed.add(storage.diff_owner[ref])
     return needed
+
+
+def _is_source(layer: caffe_pb2.LayerParameter) -> bool:
+    rule = rule_for_layer(layer)
+    return rule is not None and rule.source
 
 
 def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FLOAT32_BYTES,
@@ -171,11 +175,17 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
     data_owners = set(storage.data_owner.values())
     diffs = _diff_storages(analysis, storage, backward_plan(analysis)) if training else set()
     rows = []
+    writer, shape_of = storage.writer, storage.shape
     for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
-        created = [ref for ref in layer.top_refs if storage.writer.get(ref) == result.index]
-        data = sum(count(storage.shape[ref]) for ref in created if ref in data_owners)
-        diff = sum(count(storage.shape[ref]) for ref in created if ref in diffs)
-        params = 0 if share_params else result.param_count
+        data = diff = 0
+        for ref in layer.top_refs:
+            if writer.get(ref) == result.index:
+                elements = count(shape_of[ref])
+                if ref in data_owners:
+                    data += elements
+                if ref in diffs:
+                    diff += elements
+        params = 0 if share_params or not result.param_shapes else result.param_count
         solver_elements = 0
         if training and not share_params:
             solver_elements = params * solver.buffers_per_param(device)

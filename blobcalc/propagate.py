@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import ShapeError, UsageError
@@ -17,6 +17,8 @@ from blobcalc.shapes.registry import (
     ShapeRule,
     ShapeUnknown,
     count,
+    python_rule_key,
+    rule_for,
     rule_for_layer,
 )
 
@@ -96,8 +98,7 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
     param_owners: dict[str, _ParamOwner] = {}
     results: list[LayerResult] = []
     for layer in graph.layers:
-        result = _one_layer(layer, phase, options, shapes, origin_of_unknown)
-        result = _apply_param_sharing(layer, result, param_owners)
+        result = _one_layer(layer, phase, options, shapes, origin_of_unknown, param_owners)
         for ref, shape in zip(layer.top_refs, result.top_shapes, strict=True):
             shapes[ref] = shape
             if shape is None:
@@ -122,16 +123,22 @@ def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
 
 
 def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
-               origin_of_unknown: dict[BlobRef, str]) -> LayerResult:
-    rule = rule_for_layer(layer.param)
-    python = layer.param.python_param
-    python_layer = f"{python.module}.{python.layer}" if layer.type == "Python" else ""
+               origin_of_unknown: dict[BlobRef, str], param_owners: dict[str, _ParamOwner]) -> LayerResult:
+    param = layer.param
+    if layer.type == "Python":
+        python = param.python_param
+        python_layer = f"{python.module}.{python.layer}"
+        rule = rule_for(python_rule_key(python.module, python.layer))
+    else:
+        python_layer = ""
+        rule = rule_for(layer.type)
     loss_weights = _loss_weights(layer, rule)
 
     def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
              reason: str = "", replaced: str = "", notes: tuple[str, ...] = ()) -> LayerResult:
+        shared = _param_sharing(layer, params, param_owners) if status == OK else ()
         return LayerResult(layer.index, layer.name, "Input" if replaced else layer.type, layer.bottoms,
-                           layer.tops, tops, params, (False,) * len(params), layer.in_place,
+                           layer.tops, tops, params, shared, layer.in_place,
                            layer.auto_split, status, reason, replaced, notes,
                            rule.origin if rule is not None else "", python_layer, loss_weights,
                            tuple(shapes.get(ref) for ref in layer.bottom_refs))
@@ -145,7 +152,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
             return make(OK, _with_batch(given, options.batch), replaced=replaced,
                         notes=(f"{layer.type} layer replaced by an Input layer of the given shapes",)
                         if replaced else ())
-    if layer.param.propagate_down and len(layer.param.propagate_down) != len(layer.bottoms):
+    if param.propagate_down and len(param.propagate_down) != len(layer.bottoms):
         raise ShapeError(layer.name, layer.type,
                          "propagate_down param must be specified either 0 or bottom_size times")
     if rule is not None:
@@ -163,7 +170,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         if given is not None:
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
-    context = LayerContext(layer.param, tuple(bottom_shapes), layer.phase, len(layer.tops))
+    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops))
     try:
         answer: LayerShapes = rule.compute(context)
     except ShapeUnknown as exc:
@@ -187,7 +194,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
 def _loss_weights(layer: NetLayer, rule: ShapeRule | None) -> tuple[float, ...]:
     """Layer::SetLossWeights: the prototxt's loss_weight, one per top; a LossLayer (Caffe's only
     layers with AutoTopBlobs) gets 1 on its first top when none is given."""
-    explicit = tuple(layer.param.loss_weight)
+    explicit = tuple(layer.param.loss_weight[:]) if layer.param.loss_weight else ()
     if explicit:
         if len(explicit) != len(layer.tops):
             raise ShapeError(layer.name, layer.type,
@@ -224,18 +231,19 @@ def _no_rule_reason(layer: NetLayer) -> str:
     return f"no shape rule for layer type '{layer.type}'; give its tops with --top-shape BLOB=d0,d1,..."
 
 
-def _apply_param_sharing(layer: NetLayer, result: LayerResult,
-                         owners: dict[str, _ParamOwner]) -> LayerResult:
-    """net.cpp AppendParam: a named ParamSpec shares the blob of the first layer that used the name."""
+def _param_sharing(layer: NetLayer, param_shapes: tuple[Shape, ...],
+                   owners: dict[str, _ParamOwner]) -> tuple[bool, ...]:
+    """net.cpp AppendParam: a named ParamSpec shares the blob of the first layer that used the name.
+    Per parameter blob: whether an earlier layer owns it."""
     specs = layer.param.param
-    if not result.known or not specs:
-        return result
-    if len(specs) > len(result.param_shapes):
+    if not specs:
+        return (False,) * len(param_shapes)
+    if len(specs) > len(param_shapes):
         raise ShapeError(layer.name, layer.type,
                          f"Too many params specified for layer {layer.name} ({len(specs)} param entries "
-                         f"for {len(result.param_shapes)} parameter blobs)")
+                         f"for {len(param_shapes)} parameter blobs)")
     shared: list[bool] = []
-    for i, shape in enumerate(result.param_shapes):
+    for i, shape in enumerate(param_shapes):
         name = specs[i].name if i < len(specs) else ""
         owner = owners.get(name) if name else None
         if owner is None:
@@ -252,4 +260,4 @@ def _apply_param_sharing(layer: NetLayer, result: LayerResult,
                              f"'{layer.name}'; {what} mismatch. Owner layer param shape is "
                              f"{list(owner.shape)}; sharing layer shape is {list(shape)}")
         shared.append(True)
-    return replace(result, param_shared=tuple(shared))
+    return tuple(shared)

@@ -61,6 +61,7 @@ class Candidate:
     path: str
     skip_reason: str = ""  # set for files listed but never opened (special files, loops)
     kind: str = ""
+    size: int = 0  # bytes, as listed: big files are started first so that workers finish together
 
 
 def discover(paths: Sequence[str], globs: Sequence[str] = ()) -> list[Candidate]:
@@ -81,7 +82,7 @@ def discover(paths: Sequence[str], globs: Sequence[str] = ()) -> list[Candidate]
 
 def _candidate(path: str, info: os.stat_result) -> Candidate:
     if stat.S_ISREG(info.st_mode):
-        return Candidate(path)
+        return Candidate(path, size=info.st_size)
     what = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
             else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
     return Candidate(path, f"{what}, never opened", SPECIAL)
@@ -300,15 +301,29 @@ def _count(dims: Iterable[int]) -> int:
     return total
 
 
-def _scan_one(args: tuple[Candidate, ScanOptions]) -> ScanRow:
-    return scan_file(*args)
-
-
 def scan(candidates: Sequence[Candidate], options: ScanOptions, jobs: int = 1) -> Iterator[ScanRow]:
     """Rows in the order of `candidates`; with jobs > 1 the files are analysed by worker processes."""
-    work = [(candidate, options) for candidate in candidates]
-    if jobs <= 1 or len(work) < 2:
-        yield from map(_scan_one, work)
+    if jobs <= 1 or len(candidates) < 2:
+        for candidate in candidates:
+            yield scan_file(candidate, options)
         return
+    _load_analysis_modules()  # once, before the workers fork, instead of once in every worker
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_scan_one, work, chunksize=max(1, len(work) // (jobs * 8)))
+        for start in range(0, len(candidates), _WINDOW):
+            window = candidates[start:start + _WINDOW]
+            # Largest first, so that no worker is left with a big net when the others are done;
+            # the rows still come out in the candidates' order.
+            order = sorted(range(len(window)), key=lambda i: -window[i].size)
+            futures = {i: pool.submit(scan_file, window[i], options) for i in order}
+            for i in range(len(window)):
+                yield futures.pop(i).result()
+
+
+_WINDOW = 2048  # files in flight at once: bounds the memory of pending results on huge trees
+
+
+def _load_analysis_modules() -> None:
+    from blobcalc import api, memory, weights  # noqa: F401
+    from blobcalc.shapes.registry import rule_for
+
+    rule_for("Input")  # loads the built-in rules and installed plugins

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from blobcalc.shapes.registry import check, trunc_div
+from blobcalc.shapes.registry import RuleCheckFailed, check, trunc_div
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,39 +22,43 @@ def per_axis(name: str, values: Sequence[int], num_axes: int, default: int) -> t
     """A repeated field given not at all (default), once (all axes) or once per axis."""
     if not values:
         return (default,) * num_axes
-    check(len(values) in (1, num_axes),
-          f"{name} must be specified once, or once per spatial dimension "
-          f"({name} specified {len(values)} times; {num_axes} spatial dims).")
-    return tuple(values) * num_axes if len(values) == 1 else tuple(values)
+    if len(values) == 1:
+        return (values[0],) * num_axes
+    if len(values) != num_axes:
+        raise RuleCheckFailed(f"{name} must be specified once, or once per spatial dimension "
+                              f"({name} specified {len(values)} times; {num_axes} spatial dims).")
+    return tuple(values)
 
 
-def hw_or_per_axis(param: object, name: str, num_axes: int, default: int) -> tuple[int, ...]:
+# Field names per window property (built once: these lookups run for every convolution).
+_FIELDS = {name: (f"{name}_h", f"{name}_w", "kernel_size" if name == "kernel" else name)
+           for name in ("kernel", "stride", "pad")}
+
+
+def hw_or_per_axis(param: Any, name: str, num_axes: int, default: int) -> tuple[int, ...]:
     """`name_h`/`name_w` (2-D only) or the repeated `name` / `kernel_size` field, as
     BaseConvolutionLayer::LayerSetUp reads them; an unset `_h`/`_w` partner reads as 0."""
-    has_h = param.HasField(f"{name}_h")  # type: ignore[attr-defined]
-    has_w = param.HasField(f"{name}_w")  # type: ignore[attr-defined]
-    repeated_name = "kernel_size" if name == "kernel" else name
-    repeated = list(getattr(param, repeated_name))
-    if has_h or has_w:
+    h_name, w_name, repeated_name = _FIELDS[name]
+    repeated = getattr(param, repeated_name)[:]
+    if param.HasField(h_name) or param.HasField(w_name):
         check(num_axes == 2, f"{name}_h & {name}_w can only be used for 2D convolution.")
         check(not repeated, f"Either {repeated_name} or {name}_h/w should be specified; not both.")
-        return (getattr(param, f"{name}_h"), getattr(param, f"{name}_w"))
-    if name == "kernel":
+        return (getattr(param, h_name), getattr(param, w_name))
+    if name == "kernel" and len(repeated) not in (1, num_axes):
         # The kernel has no default: zero entries fail the "once or once per axis" check.
-        check(len(repeated) in (1, num_axes),
-              f"kernel_size must be specified once, or once per spatial dimension "
-              f"(kernel_size specified {len(repeated)} times; {num_axes} spatial dims).")
+        raise RuleCheckFailed(f"kernel_size must be specified once, or once per spatial dimension "
+                              f"(kernel_size specified {len(repeated)} times; {num_axes} spatial dims).")
     return per_axis(repeated_name, repeated, num_axes, default)
 
 
-def conv_window(param: object, num_axes: int) -> Window:
+def conv_window(param: Any, num_axes: int) -> Window:
     """BaseConvolutionLayer::LayerSetUp (base_conv_layer.cpp): kernel, stride, pad, dilation."""
     kernel = hw_or_per_axis(param, "kernel", num_axes, 0)
     check(all(k > 0 for k in kernel), "Filter dimensions must be nonzero.")
     stride = hw_or_per_axis(param, "stride", num_axes, 1)
     check(all(s > 0 for s in stride), "Stride dimensions must be nonzero.")
     pad = hw_or_per_axis(param, "pad", num_axes, 0)
-    dilation = per_axis("dilation", list(param.dilation), num_axes, 1)  # type: ignore[attr-defined]
+    dilation = per_axis("dilation", param.dilation[:], num_axes, 1)
     return Window(kernel, stride, pad, dilation)
 
 

@@ -10,6 +10,7 @@ from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
     LayerShapes,
+    RuleCheckFailed,
     Shape,
     canonical_axis,
     check,
@@ -28,16 +29,17 @@ def _conv_like(ctx: LayerContext, reverse: bool) -> LayerShapes:
     window = conv_window(param, num_spatial)
     channels = bottom[channel_axis]
     num_output = param.num_output
+    group = param.group
     check(num_output > 0, "num_output must be greater than 0 (CHECK_GT(num_output_, 0))")
-    check(param.group > 0, "group must be greater than 0")
-    check(channels % param.group == 0,
-          f"{channels} input channels are not a multiple of group {param.group} "
-          "(CHECK_EQ(channels_ % group_, 0))")
-    check(num_output % param.group == 0, "Number of output should be multiples of group.")
+    check(group > 0, "group must be greater than 0")
+    if channels % group:
+        raise RuleCheckFailed(f"{channels} input channels are not a multiple of group {group} "
+                              "(CHECK_EQ(channels_ % group_, 0))")
+    check(num_output % group == 0, "Number of output should be multiples of group.")
     for other in ctx.bottom_shapes[1:]:
         check(other == bottom, "All inputs must have the same shape.")
     out_channels, in_channels = (channels, num_output) if reverse else (num_output, channels)
-    weight: Shape = (out_channels, in_channels // param.group, *window.kernel)
+    weight: Shape = (out_channels, in_channels // group, *window.kernel)
     params = (weight, (num_output,)) if param.bias_term else (weight,)
     size_of = deconv_output_size if reverse else conv_output_size
     spatial = tuple(
