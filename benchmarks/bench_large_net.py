@@ -6,10 +6,12 @@ Three shapes of net, each at 1,000 / 10,000 / 100,000 layers:
   then a 1x1 convolution back to 16 channels, repeated;
 - fanout: every layer reads the input (one Split with a top per layer; every top is a net output).
 
-Each net is written to a file and analysed in a fresh Python process by the same path as `blobcalc
-analyze FILE --format json` (read, parse, upgrade, graph, shapes, memory and compute report, JSON), which
-prints its wall time per stage and its peak RSS (resource.getrusage). The table shows time per layer
-(flat when the analysis is linear) and the memory growth over the file size.
+Each net is written to a file and analysed in a fresh Python process, stage by stage: read and parse; the
+analysis alone (upgrade, graph, shapes; then released); `blobcalc.api.report()` (what `blobcalc analyze`
+computes: parse, analysis, memory and compute reports); and the JSON output of `blobcalc analyze --format
+json`, written to /dev/null. After each stage the child records its CPU time and its peak RSS
+(resource.getrusage). The table shows time per layer (flat when the analysis is linear) and the peak RSS
+growth over the RSS after imports, after each stage and over the file size.
 
     python3 benchmarks/bench_large_net.py [--sizes 1000,10000,100000] [--shapes chain,wide,fanout] [--dir DIR]
 """
@@ -28,34 +30,36 @@ PROJECT = Path(__file__).resolve().parent.parent
 WIDE_BRANCHES = 32
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 path = sys.argv[1]
 from blobcalc.api import analyze_net, load_source, report
 from blobcalc.parse import parse_net
-from blobcalc.report.json_report import as_dict
+import blobcalc.report
 import blobcalc.shapes.builtin  # noqa: F401  (imports are not part of the analysis)
 import blobcalc.report.json_report, blobcalc.memory  # noqa: F401
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-times = {}
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+baseline = peak()
+times, peaks = {}, {}
 clock = time.process_time  # CPU seconds: other processes on the machine do not blur the scaling
 start = clock()
 source, text = load_source(path)
 net = parse_net(text, source)
-times["parse"] = clock() - start
+times["parse"], peaks["parse"] = clock() - start, peak()
+del text
 mark = clock()
 analysis = analyze_net(net, source)
-times["analysis"] = clock() - mark
-del text, net, analysis
+times["analysis"], peaks["analysis"] = clock() - mark, peak()
+del net, analysis
 mark, wall = clock(), time.perf_counter()
 result = report(path)
-times["report"] = clock() - mark
+times["report"], peaks["report"] = clock() - mark, peak()
 mark = clock()
-out = json.dumps(as_dict(result))
-times["json"] = clock() - mark
+with open(os.devnull, "w", encoding="utf-8") as sink:  # as `blobcalc analyze --format json` writes it
+    blobcalc.report.write_report(result, "json", sink)
+times["json"], peaks["json"] = clock() - mark, peak()
 times["wall"] = time.perf_counter() - wall
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"times": times, "baseline_rss": baseline, "peak_rss": peak, "layers": len(result.analysis.layers),
-                  "json_bytes": len(out)}))
+print(json.dumps({"times": times, "baseline_rss": baseline, "peaks": peaks, "layers": len(result.analysis.layers)}))
 """
 
 
@@ -135,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.dir or scratch)
         folder.mkdir(parents=True, exist_ok=True)
         header = (f"{'net':<6} {'layers':>7} {'file MB':>8} {'parse s':>8} {'analysis s':>10} {'report s':>9} "
-                  f"{'json s':>7} {'total s':>8} {'us/layer':>9} {'wall s':>7} {'peak RSS MB':>11} "
-                  f"{'growth MB':>9} {'growth/file':>11}")
+                  f"{'json s':>7} {'total s':>8} {'us/layer':>9} {'wall s':>7} {'MB parse':>9} {'analysis':>9} "
+                  f"{'report':>7} {'json':>7} {'growth/file':>11}")
         print(header)
         print("-" * len(header))
         for shape in args.shapes.split(","):
@@ -146,24 +150,25 @@ def main(argv: list[str] | None = None) -> int:
                     handle.writelines(NETS[shape](size))
                 file_bytes = path.stat().st_size
                 result = run_one(path)
-                times = result["times"]
-                assert isinstance(times, dict)
+                times, peaks = result["times"], result["peaks"]
+                assert isinstance(times, dict) and isinstance(peaks, dict)
                 layers = int(str(result["layers"]))
                 # `report` redoes the parse and analysis, then builds the memory and compute reports.
                 total = times["report"] + times["json"]
-                growth = int(str(result["peak_rss"])) - int(str(result["baseline_rss"]))
+                growth = {stage: (peaks[stage] - int(str(result["baseline_rss"]))) / 2**20 for stage in peaks}
                 print(f"{shape:<6} {layers:>7} {file_bytes / 1e6:>8.2f} {times['parse']:>8.2f} "
                       f"{times['analysis']:>10.2f} {times['report']:>9.2f} {times['json']:>7.2f} {total:>8.2f} "
-                      f"{1e6 * total / layers:>9.1f} {times['wall']:>7.2f} "
-                      f"{int(str(result['peak_rss'])) / 2**20:>11.1f} "
-                      f"{growth / 2**20:>9.1f} {growth / file_bytes:>11.1f}", flush=True)
+                      f"{1e6 * total / layers:>9.1f} {times['wall']:>7.2f} {growth['parse']:>9.1f} "
+                      f"{growth['analysis']:>9.1f} {growth['report']:>7.1f} {growth['json']:>7.1f} "
+                      f"{growth['json'] * 2**20 / file_bytes:>11.1f}", flush=True)
                 if not args.dir:
                     path.unlink()
     print("\nlayers: of the built net (Caffe's inserted Split layers included). Times are CPU seconds: parse, "
-          "analysis (upgrade, graph, shapes) alone, then report = all of `blobcalc analyze` (parse, analysis, "
-          "the TRAIN re-analysis, memory, compute) and JSON; total s = report + json; us/layer should stay "
-          "flat as the nets grow; wall s = wall time of report + json. growth: peak RSS over the RSS after "
-          "imports; growth/file: that growth over the prototxt's size.")
+          "analysis (upgrade, graph, shapes) alone, then report = all of `blobcalc analyze` but the output (parse, "
+          "analysis, memory, compute) and json = its JSON output; total s = report + json; us/layer should stay "
+          "flat as the nets grow; wall s = wall time of report + json. MB: the peak RSS growth over the RSS after "
+          "imports, as it stands after each stage (the parsed net and the analysis are released before report); "
+          "growth/file: the final peak growth over the prototxt's size.")
     return 0
 
 

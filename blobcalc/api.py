@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,12 +14,12 @@ from blobcalc.forks import fork_fields_used
 from blobcalc.graph import NetGraph, build_graph
 from blobcalc.memory import DTYPE_BYTES
 from blobcalc.memory_report import MemoryReport, build_memory_report
-from blobcalc.netstate import PHASES, build_state, filter_layers
+from blobcalc.netstate import PHASES, build_state, filter_layers, phase_independent
 from blobcalc.parse import MAX_TEXT_BYTES, SkippedField, parse_net, read_text
 from blobcalc.plugins import load_rule_files
 from blobcalc.propagate import ShapeOptions, auto_top_count, propagate
 from blobcalc.result import NetAnalysis
-from blobcalc.shapes.registry import Shape
+from blobcalc.shapes.registry import Shape, rule_for_layer
 from blobcalc.solver import NetSpec, plan_solver
 from blobcalc.upgrade import upgrade_net
 
@@ -55,8 +56,7 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str = "TEST", level:
     if batch is not None and batch <= 0:
         raise UsageError(f"batch must be a positive number, not {batch}")
     load_rule_files(rules)
-    source, text = load_source(path_or_text)
-    net, read_notices = _read_net(text, source, proto, allow_unknown_fields)
+    source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
     return _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stages, batch=batch,
                                      input_shapes=input_shapes, top_shapes=top_shapes), read_notices)
 
@@ -140,26 +140,39 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
                                              stages=tuple(test_spec.state.stage), batch=batch,
                                              input_shapes=given_inputs, top_shapes=given_tops))
     elif path_or_text is not None:
-        source, text = load_source(path_or_text)
-        net, read_notices = _read_net(text, source, proto, allow_unknown_fields)
+        source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
         phase = phase or "TEST"
     else:
         raise UsageError("give a net file, or --solver")
     analysis = _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stage_list, batch=batch,
                                          input_shapes=given_inputs, top_shapes=given_tops), read_notices)
 
-    def reanalyze(new_phase: str, new_batch: int | None) -> NetAnalysis:
-        inputs = given_inputs
-        if new_batch is not None:
-            # Explicit input shapes keep their other axes; the batch axis follows the request.
-            inputs = {name: (new_batch, *shape[1:]) if shape else shape for name, shape in inputs.items()}
-        return analyze_net(net, source, phase=new_phase, level=level, stages=stage_list,
-                           batch=new_batch if new_batch is not None else batch, input_shapes=inputs,
-                           top_shapes=given_tops)
+    def at_batch(new_batch: int) -> NetAnalysis:
+        # Explicit input shapes keep their other axes; the batch axis follows the request. The same
+        # phase builds the same net, so only the shapes are propagated again, over the same graph.
+        inputs = {name: (new_batch, *shape[1:]) if shape else shape for name, shape in given_inputs.items()}
+        options = ShapeOptions(inputs, dict(given_tops), new_batch)
+        return dataclasses.replace(analysis, layers=propagate(analysis.graph, PHASES[analysis.phase], options))
 
-    memory = build_memory_report(analysis, reanalyze, dtype=dtype, device=device, solver=settings,
+    train_analysis = None
+    if analysis.phase != "TRAIN" and not same_in_both_phases(net, analysis):
+        train_analysis = functools.partial(analyze_net, net, source, phase="TRAIN", level=level, stages=stage_list,
+                                           batch=batch, input_shapes=given_inputs, top_shapes=given_tops)
+    # A TRAIN re-analysis is the parsed net's only later reader: otherwise let it go now (the analysis
+    # keeps what it needs, which for a legacy net is its upgraded copy).
+    del net
+    memory = build_memory_report(analysis, at_batch, train_analysis, dtype=dtype, device=device, solver=settings,
                                  test_analyses=tuple(test_analyses))
     return NetReport(analysis, memory, net_compute(analysis), tuple(notices))
+
+
+def same_in_both_phases(net: caffe_pb2.NetParameter, analysis: NetAnalysis) -> bool:
+    """True when the net's TRAIN and TEST phases have the same layers with the same shapes: no
+    phase-dependent layer (netstate.phase_independent) and no user rule in `analysis`, since
+    a user's rule may read the phase."""
+    return phase_independent(net) and all(
+        rule is None or rule.compute.__module__.startswith("blobcalc.")
+        for rule in map(rule_for_layer, (layer.param for layer in analysis.graph.layers)))
 
 
 def _spec_net(spec: NetSpec, proto: str | None,
@@ -167,6 +180,13 @@ def _spec_net(spec: NetSpec, proto: str | None,
     if spec.inline is not None:
         return spec.path, spec.inline, ()
     return (spec.path, *_read_net(read_text(spec.path, MAX_NET_BYTES), spec.path, proto, allow_unknown_fields))
+
+
+def _load_net(path_or_text: str | os.PathLike[str], proto: str | None,
+              allow_unknown_fields: bool) -> tuple[str, caffe_pb2.NetParameter, tuple[str, ...]]:
+    """(source, net, notices) of a file or text; the text itself is released once parsed."""
+    source, text = load_source(path_or_text)
+    return (source, *_read_net(text, source, proto, allow_unknown_fields))
 
 
 def _read_net(text: str, source: str, proto: str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
 from blobcalc.memory import (
     DTYPE_BYTES,
@@ -20,8 +21,9 @@ from blobcalc.memory import (
 from blobcalc.result import NetAnalysis
 from blobcalc.solver import SolverSettings
 
-# Re-analyse the same net in another phase and/or at another batch (None keeps the batch).
-Reanalyze = Callable[[str, "int | None"], NetAnalysis]
+# The analysed net again, in the same phase at another batch; and in the TRAIN phase.
+AtBatch = Callable[[int], NetAnalysis]
+TrainAnalysis = Callable[[], NetAnalysis]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,42 +63,60 @@ def first_batch(analysis: NetAnalysis) -> int | None:
     return None
 
 
-def build_memory_report(analysis: NetAnalysis, reanalyze: Reanalyze, *, dtype: str = "float32",
-                        device: str = "gpu", solver: SolverSettings | None = None,
-                        train_analysis: NetAnalysis | None = None,
+def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None = None,
+                        *, dtype: str = "float32", device: str = "gpu", solver: SolverSettings | None = None,
                         test_analyses: tuple[NetAnalysis, ...] = ()) -> MemoryReport:
-    """`analysis` is the net as the user asked for it (its phase decides inference); training uses
-    `train_analysis` or the same net re-analysed in the TRAIN phase."""
+    """`analysis` is the net as the user asked for it (its phase decides inference). Training uses
+    `analysis` itself in the TRAIN phase; otherwise `train_analysis()`, the net re-analysed in the TRAIN
+    phase, or, without it (a net whose TRAIN phase has the same layers and shapes, see
+    api.same_in_both_phases), `analysis` with its layers run in the TRAIN phase. Each re-analysis is
+    released as soon as its figures are taken."""
     element_bytes = DTYPE_BYTES[dtype]
     solver = solver or SolverSettings()
-    training: NetMemory | None = None
-    training_error = ""
-    training_notes: tuple[str, ...] = ()
-    try:
-        train = train_analysis or (analysis if analysis.phase == "TRAIN" else reanalyze("TRAIN", None))
-        training = net_memory(train, training=True, element_bytes=element_bytes, solver=solver, device=device)
-        if not any(any(layer.loss_weights) for layer in train.layers):
-            training_notes = ("no layer of the TRAIN net has a loss weight, so Caffe runs no backward pass "
-                              "and allocates no activation gradients; analyse the train_val net (or add the "
-                              "loss layer) for the memory of real training",)
-    except BlobcalcError as exc:
-        training_error = f"the TRAIN phase of this net cannot be analysed: {exc}"
+    training, training_error, training_notes = _training(analysis, train_analysis, element_bytes, device, solver)
     tests = tuple(net_memory(test, training=False, element_bytes=element_bytes, device=device,
                              share_params=True) for test in test_analyses)
-    seed: SeedEstimate | None = None
-    seed_error = ""
     batch = first_batch(analysis)
-    try:
-        per_image = analysis if batch == 1 else reanalyze(analysis.phase, 1)
-        activations, inputs = seed_counts(per_image)
-        seed = SeedEstimate(activations, analysis.param_count, inputs, batch or 1)
-    except BlobcalcError as exc:
-        seed_error = f"the net cannot be analysed at batch 1: {exc}"
+    seed, seed_error = _seed(analysis, at_batch, batch)
     return MemoryReport(dtype, element_bytes, device, batch, caffe_memory_required_bytes(analysis),
                         unique_blob_bytes(analysis, element_bytes),
                         net_memory(analysis, training=False, element_bytes=element_bytes, device=device),
                         inference_peak(analysis, element_bytes), training, training_error, training_notes, tests,
                         solver, seed, seed_error, seed_notes(analysis))
+
+
+def _training(analysis: NetAnalysis, train_analysis: TrainAnalysis | None, element_bytes: int, device: str,
+              solver: SolverSettings) -> tuple[NetMemory | None, str, tuple[str, ...]]:
+    """(training memory, why there is none, notes); a TRAIN re-analysis made here ends with this call."""
+    run_phase = None
+    try:
+        if analysis.phase == "TRAIN":
+            train = analysis
+        elif train_analysis is None:
+            # The same layers and shapes in both phases: only the phase the layers run in differs
+            # (dropout masks, stochastic pooling), which net_memory's run_phase covers.
+            train, run_phase = analysis, caffe_pb2.TRAIN
+        else:
+            train = train_analysis()
+        training = net_memory(train, training=True, element_bytes=element_bytes, solver=solver, device=device,
+                              run_phase=run_phase)
+    except BlobcalcError as exc:
+        return None, f"the TRAIN phase of this net cannot be analysed: {exc}", ()
+    if not any(any(layer.loss_weights) for layer in train.layers):
+        return training, "", ("no layer of the TRAIN net has a loss weight, so Caffe runs no backward pass "
+                              "and allocates no activation gradients; analyse the train_val net (or add the "
+                              "loss layer) for the memory of real training",)
+    return training, "", ()
+
+
+def _seed(analysis: NetAnalysis, at_batch: AtBatch, batch: int | None) -> tuple[SeedEstimate | None, str]:
+    """The seed estimate and why there is none; the batch-1 analysis ends with this call."""
+    try:
+        per_image = analysis if batch == 1 else at_batch(1)
+        activations, inputs = seed_counts(per_image)
+    except BlobcalcError as exc:
+        return None, f"the net cannot be analysed at batch 1: {exc}"
+    return SeedEstimate(activations, analysis.param_count, inputs, batch or 1), ""
 
 
 def seed_notes(analysis: NetAnalysis) -> tuple[str, ...]:

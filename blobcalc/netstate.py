@@ -50,3 +50,13 @@ def filter_layers(net: caffe_pb2.NetParameter, state: NetState) -> list[tuple[ca
         if included:
             kept.append((layer, layer.phase if layer.HasField("phase") else state.phase))
     return kept
+
+
+def phase_independent(net: caffe_pb2.NetParameter) -> bool:
+    """True when the TRAIN and TEST nets have the same layers and shapes: no include/exclude rules,
+    no layer phase, and no Python layer (whose rules may read the phase). V0/V1 nets are upgraded
+    first, so they are never taken as independent here."""
+    if net.layers or net.state.stage:
+        return False
+    return not any(layer.include or layer.exclude or layer.HasField("phase") or layer.type == "Python"
+                   for layer in net.layer)

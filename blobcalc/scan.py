@@ -202,7 +202,7 @@ def _classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
 
 
 def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> ScanRow:
-    from blobcalc.api import analyze_net
+    from blobcalc.api import analyze_net, same_in_both_phases
     from blobcalc.memory import caffe_memory_required_bytes, net_memory, unique_blob_bytes
 
     analysis = analyze_net(net, path, phase=options.phase, batch=options.batch)
@@ -213,7 +213,7 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
     try:
         if options.phase == "TRAIN":
             training = net_memory(analysis, training=True).totals.total
-        elif phase_independent(net):
+        elif same_in_both_phases(net, analysis):
             # The same layers with the same shapes: only the phase they run in changes.
             training = net_memory(analysis, training=True, run_phase=caffe_pb2.TRAIN).totals.total
         else:
@@ -253,16 +253,6 @@ def _audit_status(path: str, analysis: object, pattern: str) -> str:
     if result.abort is not None:
         return f"Caffe refuses {os.path.basename(weights_path)}: {result.abort.status} at '{result.abort.layer}'"
     return f"ok ({os.path.basename(weights_path)})"
-
-
-def phase_independent(net: caffe_pb2.NetParameter) -> bool:
-    """True when the TRAIN and TEST nets have the same layers and shapes: no include/exclude rules,
-    no layer phase, and no Python layer (whose rules may read the phase). V0/V1 nets are upgraded
-    first, so they are never taken as independent here."""
-    if net.layers or net.state.stage:
-        return False
-    return not any(layer.include or layer.exclude or layer.HasField("phase") or layer.type == "Python"
-                   for layer in net.layer)
 
 
 def _unknown_message(analysis: object) -> str:

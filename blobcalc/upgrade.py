@@ -593,11 +593,10 @@ def _upgrade_net_input(net: caffe_pb2.NetParameter, path: str) -> _StepResult:
     shapes = list(net.input_shape)
     dims = list(net.input_dim)
     upgraded = caffe_pb2.NetParameter()
-    upgraded.CopyFrom(net)
-    for field in ("input", "input_shape", "input_dim"):
-        upgraded.ClearField(field)
     if not shapes and not dims:
         # Caffe treats names without shapes as a legacy caffemodel's and just strips them.
+        upgraded.CopyFrom(net)
+        _clear_net_inputs(upgraded)
         return upgraded, [f"dropped the net-level 'input' names {', '.join(inputs)}: without "
                           "input_shape or input_dim Caffe strips them and builds no Input layer "
                           "(Caffe's UpgradeNetInput)"]
@@ -624,6 +623,8 @@ def _upgrade_net_input(net: caffe_pb2.NetParameter, path: str) -> _StepResult:
         if len(dims) > 4 * len(inputs):
             notices.append(f"Caffe ignores the {len(dims) - 4 * len(inputs)} input_dim values beyond "
                            "4 per 'input' name")
+    # Caffe appends the layer and swaps it to the front "to satisfy layer dependencies": add it first,
+    # then merge the net in, which appends its layers after it (a single copy of the net).
     input_layer = upgraded.layer.add()
     input_layer.name = "input"
     input_layer.type = "Input"
@@ -634,13 +635,14 @@ def _upgrade_net_input(net: caffe_pb2.NetParameter, path: str) -> _StepResult:
             input_layer.input_param.shape.add().CopyFrom(shapes[index])
         else:
             input_layer.input_param.shape.add().dim.extend(dims[4 * index:4 * index + 4])
-    # Caffe appends the layer and swaps it to the front "to satisfy layer dependencies".
-    reordered = caffe_pb2.NetParameter()
-    reordered.CopyFrom(upgraded)
-    reordered.ClearField("layer")
-    reordered.layer.add().CopyFrom(input_layer)
-    reordered.layer.extend(upgraded.layer[:-1])
-    return reordered, notices
+    upgraded.MergeFrom(net)
+    _clear_net_inputs(upgraded)
+    return upgraded, notices
+
+
+def _clear_net_inputs(net: caffe_pb2.NetParameter) -> None:
+    for field in ("input", "input_shape", "input_dim"):
+        net.ClearField(field)
 
 
 # --------------------------------------------------------------------------------------------
@@ -671,34 +673,41 @@ def _upgrade_net_batch_norm(net: caffe_pb2.NetParameter, path: str) -> _StepResu
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One (needs_upgrade, upgrade) pair of UpgradeNetAsNeeded."""
+    """One (needs_upgrade, upgrade) pair of UpgradeNetAsNeeded. `in_place`: the upgrade changes the net
+    it is given (the others build a new net), so it must never be given the caller's."""
 
     needs_upgrade: Callable[[caffe_pb2.NetParameter], bool]
     upgrade: Callable[[caffe_pb2.NetParameter, str], _StepResult]
+    in_place: bool = False
 
 
 # In UpgradeNetAsNeeded's order: each step sees the result of the previous ones.
 _STEPS: tuple[_Step, ...] = (
     _Step(_needs_v0_to_v1_upgrade, _upgrade_v0_net),
-    _Step(_needs_data_upgrade, _upgrade_data_transformation),
+    _Step(_needs_data_upgrade, _upgrade_data_transformation, in_place=True),
     _Step(_needs_v1_to_v2_upgrade, _upgrade_v1_net),
     _Step(_needs_input_upgrade, _upgrade_net_input),
-    _Step(_needs_batch_norm_upgrade, _upgrade_net_batch_norm),
+    _Step(_needs_batch_norm_upgrade, _upgrade_net_batch_norm, in_place=True),
 )
 
 
 def upgrade_net(net: caffe_pb2.NetParameter, path: str) -> UpgradeResult:
     """Upgrade `net` to the current format as Caffe's UpgradeNetAsNeeded does; `net` is not changed.
+    A net that needs no upgrade is returned as it is (the same object, not a copy): callers must not
+    change the result's net.
 
     Raises UpgradeError where Caffe stops (LOG(FATAL), a failed CHECK, or a crash); where Caffe
     only logs an error and goes on, the result carries a notice instead.
     """
     era = net_era(net)
-    working = caffe_pb2.NetParameter()
-    working.CopyFrom(net)
+    working = net
     notices: list[str] = []
     for step in _STEPS:
         if step.needs_upgrade(working):
+            if step.in_place and working is net:
+                # Copy only now: a whole-net copy costs about as much memory as the parsed net.
+                working = caffe_pb2.NetParameter()
+                working.CopyFrom(net)
             working, step_notices = step.upgrade(working, path)
             notices.extend(step_notices)
     return UpgradeResult(net=working, notices=tuple(notices), era=era)

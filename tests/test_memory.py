@@ -3,6 +3,7 @@ method against the source document's example and its formula on real nets; fit a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,9 @@ from blobcalc import analyze
 from blobcalc.api import report
 from blobcalc.cli import main
 from blobcalc.fit import largest_batch
-from blobcalc.memory import SeedEstimate, net_memory
+from blobcalc.memory import SeedEstimate, net_memory, seed_counts
 from blobcalc.report.json_report import as_dict
+from blobcalc.result import NetAnalysis
 from blobcalc.solver import SOLVER_BUFFERS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -204,13 +206,51 @@ def test_dtype_scales_everything_but_caffes_log(dtype: str, size: int) -> None:
     assert other.caffe_log_bytes == base.caffe_log_bytes
 
 
+def count_analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The phase of each analyze_net call report() makes from now on."""
+    import blobcalc.api
+
+    phases: list[str] = []
+    real = blobcalc.api.analyze_net
+
+    def counting(*args: Any, **kwargs: Any) -> NetAnalysis:
+        phases.append(kwargs.get("phase", "TEST"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blobcalc.api, "analyze_net", counting)
+    return phases
+
+
+def test_report_analyses_a_phase_independent_net_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TinyTrain has no phase rules: its training is the TEST analysis run in the TRAIN phase (its
+    dropout mask is TRAIN-only) and its seed estimate re-propagates the same graph at batch 1; both
+    give exactly what a full re-analysis gives."""
+    phases = count_analyses(monkeypatch)
+    memory = report(TINY).memory
+    assert phases == ["TEST"]
+    assert memory.training == net_memory(analyze(TINY, phase="TRAIN"), training=True)
+    activations, inputs = seed_counts(analyze(TINY, batch=1))
+    assert memory.seed == SeedEstimate(activations, PARAMS, inputs, 2)
+
+
+def test_report_reanalyses_a_net_with_phase_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = tmp_path / "net.prototxt"
+    net.write_text(Path(TINY).read_text().replace(
+        'layer { name: "drop" type: "Dropout" bottom: "pool" top: "pool" }',
+        'layer { name: "drop" type: "Dropout" bottom: "pool" top: "pool" include { phase: TRAIN } }'))
+    phases = count_analyses(monkeypatch)
+    memory = report(str(net)).memory
+    assert phases == ["TEST", "TRAIN"]
+    assert memory.training == net_memory(analyze(str(net), phase="TRAIN"), training=True)
+
+
 def test_phase_independent_nets_train_like_their_train_analysis() -> None:
     """scan's shortcut: a net without include/exclude rules, layer phases or Python layers trains
     exactly like its TRAIN-phase analysis when its layers simply run in the TRAIN phase."""
     from blobcalc import caffe_pb2
     from blobcalc.api import analyze_net
+    from blobcalc.netstate import phase_independent
     from blobcalc.parse import parse_net, read_text
-    from blobcalc.scan import phase_independent
 
     checked = 0
     for path in sorted(CORPUS.glob("*/*deploy*.prototxt"))[:40]:

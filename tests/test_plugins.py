@@ -232,3 +232,29 @@ def test_a_broken_entry_point_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RulesError, match=r"plugin 'broken' \(nowhere:register\): loading the rules failed: "
                                          "ImportError: No module named 'nowhere'"):
         load_entry_points()
+
+
+PHASE_PROBE = '''
+from blobcalc import caffe_pb2
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, shape_rule
+
+
+@shape_rule("PhaseProbe", counts=BlobCounts(exact_bottoms=1, exact_tops=1))
+def phase_probe(ctx: LayerContext) -> LayerShapes:
+    n, *rest = ctx.bottom
+    return LayerShapes(((n * (2 if ctx.phase == caffe_pb2.TRAIN else 1), *rest),))
+'''
+
+
+def test_a_user_rule_may_read_the_phase(tmp_path: Path) -> None:
+    """report() trains a net without phase rules as its TEST analysis run in the TRAIN phase, unless
+    one of its rules is the user's: that rule may give other shapes in the TRAIN phase."""
+    from blobcalc import caffe_pb2
+    from blobcalc.api import report
+    from blobcalc.memory import net_memory
+
+    net = str(write(tmp_path, "net.prototxt", NET.replace("SpaceToDepth", "PhaseProbe")))
+    rules = [str(write(tmp_path, "rules.py", PHASE_PROBE))]
+    training = report(net, rules=rules).memory.training
+    assert training == net_memory(analyze(net, phase="TRAIN", rules=rules), training=True)
+    assert training != net_memory(analyze(net, rules=rules), training=True, run_phase=caffe_pb2.TRAIN)

@@ -112,6 +112,25 @@ def test_input_net_is_not_mutated(name: str) -> None:
     assert result.net is not original
 
 
+def test_a_current_net_is_returned_as_it_is() -> None:
+    """Nothing to upgrade: the same object, no copy (a copy costs as much memory as the parsed net)."""
+    net = parse('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 } } }')
+    result = upgrade_net(net, "n.prototxt")
+    assert result.net is net
+    assert result.notices == ()
+    assert result.era == "V2"
+
+
+def test_an_in_place_step_upgrades_a_copy() -> None:
+    text = ('layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x" '
+            "param { lr_mult: 1 } param { lr_mult: 1 } param { lr_mult: 1 } }")
+    net = parse(text)
+    result = upgrade_net(net, "n.prototxt")
+    assert result.net is not net
+    assert net == parse(text)
+    assert [(spec.lr_mult, spec.decay_mult) for spec in result.net.layer[0].param] == [(0.0, 0.0)] * 3
+
+
 @pytest.mark.parametrize("name", sorted(FIXTURE_CASES))
 def test_upgrading_twice_changes_nothing(name: str) -> None:
     _, first = upgrade_fixture(name)

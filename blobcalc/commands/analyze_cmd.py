@@ -7,7 +7,7 @@ import sys
 from blobcalc.api import report
 from blobcalc.commands import Command
 from blobcalc.commands.options import add_memory_options, add_net_options, net_options
-from blobcalc.report import RENDERERS, render
+from blobcalc.report import RENDERERS, write_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, **net_options(args))
-    sys.stdout.write(render(result, args.format, args.units))
+    write_report(result, args.format, sys.stdout, args.units)
     return 0
 
 

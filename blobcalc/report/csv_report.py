@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import TextIO
 
 from blobcalc.api import NetReport
-from blobcalc.report.rows import layer_rows, totals
+from blobcalc.report.rows import iter_layer_rows, totals
 from blobcalc.shapes.registry import Shape
 
 COLUMNS = ("index", "name", "type", "bottoms", "tops", "top_shapes", "param_shapes", "status",
@@ -22,21 +23,27 @@ def _shapes(shapes: tuple[Shape | None, ...]) -> str:
 
 def render(report: NetReport, unit: str = "MiB") -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    write(report, out, unit)
+    return out.getvalue()
+
+
+def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
+    """Write the CSV to `stream` row by row."""
+    writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(COLUMNS)
     sums = [0] * 15
-    for row in layer_rows(report):
+    trained = False
+    for row in iter_layer_rows(report):
         layer, infer, train = row.layer, row.inference, row.training
         figures = [row.output_elements, row.output_bytes, row.param_count, row.compute.maccs,
                    infer.activation_data, infer.param_data, infer.buffer_bytes, infer.total]
         figures += ([train.activation_data, train.activation_diff, train.param_data, train.param_diff,
                      train.solver_state, train.buffer_bytes, train.total] if train is not None else [0] * 7)
+        trained = trained or train is not None
         sums = [a + b for a, b in zip(sums, figures, strict=True)]
         writer.writerow([layer.index, layer.name, layer.type, " ".join(layer.bottoms), " ".join(layer.tops),
                          _shapes(layer.top_shapes), _shapes(layer.param_shapes), layer.status,
                          *(figures if train is not None else [*figures[:8], *[""] * 7]), layer.reason])
     total = totals(report.analysis)
-    trained = any(row.training is not None for row in layer_rows(report))
     writer.writerow(["", "TOTAL", "", "", "", "", "", "partial" if total.partial else "ok",
                      *(sums if trained else [*sums[:8], *[""] * 7]), ""])
-    return out.getvalue()

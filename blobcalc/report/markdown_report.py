@@ -1,17 +1,30 @@
 """Markdown: the per-layer table as a GitHub table, with the summary below it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TextIO
+
 from blobcalc.api import NetReport
+from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
-from blobcalc.report.table_report import HEADERS, RIGHT_ALIGNED, table_lines
+from blobcalc.report.table_report import HEADERS, RIGHT_ALIGNED, table_cells
 
 
 def render(report: NetReport, unit: str = "MiB") -> str:
+    return "\n".join(_lines(report, unit)) + "\n"
+
+
+def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
+    """Write render(report, unit) to `stream` line by line."""
+    write_lines(stream, _lines(report, unit))
+
+
+def _lines(report: NetReport, unit: str) -> Iterator[str]:
     analysis = report.analysis
-    out = [f"### {analysis.net_name or '(unnamed)'} ({analysis.phase})", "",
-           "| " + " | ".join(HEADERS) + " |",
-           "|" + "|".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + "|"]
-    for line in table_lines(report, unit):
-        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |")
-    out += [""] + [f"- {line}" for line in (*summary_lines(report, unit), *notice_lines(report))]
-    return "\n".join(out) + "\n"
+    yield from (f"### {analysis.net_name or '(unnamed)'} ({analysis.phase})", "",
+                "| " + " | ".join(HEADERS) + " |",
+                "|" + "|".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + "|")
+    for cells in table_cells(report, unit):
+        yield "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    yield ""
+    yield from (f"- {line}" for line in (*summary_lines(report, unit), *notice_lines(report)))

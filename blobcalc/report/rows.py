@@ -1,6 +1,7 @@
 """The per-layer figures every report shows, computed once so that all formats agree."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from blobcalc.api import NetReport
@@ -10,7 +11,7 @@ from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.registry import Shape
 from blobcalc.units import human_bytes
 
-__all__ = ["LayerRow", "Totals", "human_bytes", "layer_rows", "shape_text", "shapes_text", "totals"]
+__all__ = ["LayerRow", "Totals", "human_bytes", "iter_layer_rows", "layer_rows", "shape_text", "shapes_text", "totals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +35,18 @@ class Totals:
 
 
 def layer_rows(report: NetReport) -> tuple[LayerRow, ...]:
+    return tuple(iter_layer_rows(report))
+
+
+def iter_layer_rows(report: NetReport) -> Iterator[LayerRow]:
+    """layer_rows one at a time, for the formats that write a row and forget it."""
     analysis = report.analysis
     training = report.memory.training
     aligned = training is not None and analysis.phase == "TRAIN" and len(training.rows) == len(analysis.layers)
-    rows = []
     for i, layer in enumerate(analysis.layers):
-        rows.append(LayerRow(layer, layer.output_elements, FLOAT32_BYTES * layer.output_elements,
-                             layer.param_count, report.memory.inference.rows[i],
-                             training.rows[i] if aligned and training is not None else None,
-                             report.compute[i]))
-    return tuple(rows)
+        yield LayerRow(layer, layer.output_elements, FLOAT32_BYTES * layer.output_elements,
+                       layer.param_count, report.memory.inference.rows[i],
+                       training.rows[i] if aligned and training is not None else None, report.compute[i])
 
 
 def totals(analysis: NetAnalysis) -> Totals:
