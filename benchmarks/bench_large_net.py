@@ -128,6 +128,13 @@ def run_one(path: Path) -> dict[str, object]:
     return result
 
 
+# The bounds this benchmark holds the analysis to (issue #5): peak memory growth at most this multiple of
+# the prototxt's size, and time per layer at the largest size at most this multiple of the smallest's
+# (linear scaling; the slack covers cache effects and a shared machine).
+MAX_GROWTH_PER_FILE_BYTE = 64
+MAX_TIME_PER_LAYER_RATIO = 3.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000", help="layer counts (comma-separated)")
@@ -143,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'report':>7} {'json':>7} {'growth/file':>11}")
         print(header)
         print("-" * len(header))
+        failures: list[str] = []
         for shape in args.shapes.split(","):
+            per_layer: list[float] = []
             for size in sizes:
                 path = folder / f"{shape}-{size}.prototxt"
                 with open(path, "w", encoding="utf-8") as handle:
@@ -163,13 +172,25 @@ def main(argv: list[str] | None = None) -> int:
                       f"{growth['json'] * 2**20 / file_bytes:>11.1f}", flush=True)
                 if not args.dir:
                     path.unlink()
+                per_layer.append(total / layers)
+                ratio = growth["json"] * 2**20 / file_bytes
+                if ratio > MAX_GROWTH_PER_FILE_BYTE:
+                    failures.append(f"{shape} {layers}: memory grew {ratio:.1f}x the file size "
+                                    f"(bound {MAX_GROWTH_PER_FILE_BYTE}x)")
+            if len(per_layer) > 1 and per_layer[-1] > MAX_TIME_PER_LAYER_RATIO * per_layer[0]:
+                failures.append(f"{shape}: {per_layer[-1] / per_layer[0]:.1f}x the time per layer at {sizes[-1]} "
+                                f"layers as at {sizes[0]} (bound {MAX_TIME_PER_LAYER_RATIO}x)")
     print("\nlayers: of the built net (Caffe's inserted Split layers included). Times are CPU seconds: parse, "
           "analysis (upgrade, graph, shapes) alone, then report = all of `blobcalc analyze` but the output (parse, "
           "analysis, memory, compute) and json = its JSON output; total s = report + json; us/layer should stay "
           "flat as the nets grow; wall s = wall time of report + json. MB: the peak RSS growth over the RSS after "
           "imports, as it stands after each stage (the parsed net and the analysis are released before report); "
           "growth/file: the final peak growth over the prototxt's size.")
-    return 0
+    print(f"bounds: growth/file at most {MAX_GROWTH_PER_FILE_BYTE}x; us/layer at the largest size at most "
+          f"{MAX_TIME_PER_LAYER_RATIO}x the smallest's")
+    for failure in failures:
+        print(f"OVER BOUND: {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

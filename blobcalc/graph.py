@@ -6,6 +6,7 @@ blob (`relu1` writes `conv1@1`), which keeps the graph acyclic.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -47,11 +48,13 @@ class NetLayer:
 
 @dataclass(frozen=True, slots=True)
 class _Wired:
-    """A layer after split insertion: its parameters, phase and the bottom names it reads."""
+    """A layer after split insertion: its parameters, phase, the bottom names it reads and the tops it
+    declares (the same string objects wherever a name recurs: a wide net has many)."""
 
     param: caffe_pb2.LayerParameter
     phase: int
     bottoms: tuple[str, ...]
+    tops: tuple[str, ...]
     auto_split: bool
 
 
@@ -128,26 +131,27 @@ def insert_splits(phased: Sequence[tuple[caffe_pb2.LayerParameter, int]]) -> lis
                     readers[source] = readers.get(source, 0) + 1
 
     next_split_index: dict[tuple[int, int], int] = {}
+    split_tops: dict[tuple[int, int], list[str]] = {}  # the tops of the Split after each shared top
     result: list[_Wired] = []
     for i, (layer, phase) in enumerate(phased):
         bottoms = all_bottoms[i]
-        for j, blob in enumerate(bottoms):
+        for j in range(len(bottoms)):
             source = source_of_bottom[(i, j)]
             if readers[source] > 1:
                 split_index = next_split_index.get(source, 0)
                 next_split_index[source] = split_index + 1
-                bottoms[j] = split_blob_name(layers[source[0]].name, blob, source[1], split_index)
-        result.append(_Wired(layer, phase, tuple(bottoms), False))
+                bottoms[j] = split_tops[source][split_index]
+        result.append(_Wired(layer, phase, tuple(bottoms), tuple(all_tops[i]), False))
         for j, blob in enumerate(all_tops[i]):
             reader_count = readers.get((i, j), 0)
             if reader_count > 1:
                 name = layer.name
                 loss_weight = loss_weight_of.get((i, j), 0.0)
+                tops = split_tops[(i, j)] = [split_blob_name(name, blob, j, k) for k in range(reader_count)]
                 split = caffe_pb2.LayerParameter(
-                    name=split_layer_name(name, blob, j), type="Split", bottom=(blob,),
-                    top=[split_blob_name(name, blob, j, k) for k in range(reader_count)],
+                    name=split_layer_name(name, blob, j), type="Split", bottom=(blob,), top=tops,
                     loss_weight=[loss_weight] + [0.0] * (reader_count - 1) if loss_weight else ())
-                result.append(_Wired(split, phase, (blob,), True))
+                result.append(_Wired(split, phase, (blob,), tuple(tops), True))
     return result
 
 
@@ -162,9 +166,9 @@ def build_graph(layers: Sequence[tuple[caffe_pb2.LayerParameter, int]],
     input_blobs: list[str] = []
     for index, wired in enumerate(insert_splits(layers)):
         param = wired.param
-        name, kind = param.name, param.type
+        name, kind = param.name, sys.intern(param.type)  # one string per type, not per layer
         bottoms = wired.bottoms
-        declared_tops = tuple(param.top[:])
+        declared_tops = wired.tops
         bottom_refs: list[BlobRef] = []
         for j, blob in enumerate(bottoms):
             ref = available.pop(blob, None)
