@@ -293,9 +293,8 @@ def seed_counts(per_image: NetAnalysis) -> tuple[int, int]:
     for result, layer in zip(per_image.layers, per_image.graph.layers, strict=True):
         if result.auto_split or not result.known:
             continue
-        rule = rule_for_layer(layer.param)
         elements = result.output_elements
-        if result.replaced_type or (rule is not None and rule.source):
+        if result.replaced_type or _is_source(layer.param):
             inputs += elements
         else:
             activations += elements

@@ -17,8 +17,6 @@ from blobcalc.shapes.registry import (
     ShapeRule,
     ShapeUnknown,
     count,
-    python_rule_key,
-    rule_for,
     rule_for_layer,
 )
 
@@ -125,13 +123,9 @@ def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
 def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
                origin_of_unknown: dict[BlobRef, str], param_owners: dict[str, _ParamOwner]) -> LayerResult:
     param = layer.param
-    if layer.type == "Python":
-        python = param.python_param
-        python_layer = f"{python.module}.{python.layer}"
-        rule = rule_for(python_rule_key(python.module, python.layer))
-    else:
-        python_layer = ""
-        rule = rule_for(layer.type)
+    rule = rule_for_layer(param)
+    python = param.python_param if layer.type == "Python" else None
+    python_layer = f"{python.module}.{python.layer}" if python is not None else ""
     loss_weights = _loss_weights(layer, rule)
 
     def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
