@@ -45,32 +45,34 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str = "TEST", level:
             stages: Iterable[str] = (), batch: int | None = None,
             input_shapes: Mapping[str, Shape] | None = None,
             top_shapes: Mapping[str, Shape] | None = None, proto: str | None = None,
-            allow_unknown_fields: bool = False, rules: Sequence[str] = ()) -> NetAnalysis:
+            allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None) -> NetAnalysis:
     """Parse, upgrade, filter by phase/level/stage, build the DAG and propagate shapes.
 
     `proto`: read the net with a fork's caffe.proto (blobcalc.fork_schema); `allow_unknown_fields`: skip
-    fields the schema lacks, each listed in the notices; `rules`: user rule files (blobcalc.plugins).
+    fields the schema lacks, each listed in the notices; `rules`: user rule files (blobcalc.plugins);
+    `rois`: the number of regions detection heads are sized for (proposal layers' first axis).
     Raises a BlobcalcError subclass for anything Caffe would refuse."""
     if phase not in PHASES:
         raise UsageError(f"phase must be TRAIN or TEST, not {phase!r}")
     if batch is not None and batch <= 0:
         raise UsageError(f"batch must be a positive number, not {batch}")
+    _check_rois(rois)
     load_rule_files(rules)
     source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
     return _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stages, batch=batch,
-                                     input_shapes=input_shapes, top_shapes=top_shapes), read_notices)
+                                     input_shapes=input_shapes, top_shapes=top_shapes, rois=rois), read_notices)
 
 
 def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST", level: int = 0,
                 stages: Iterable[str] = (), batch: int | None = None,
                 input_shapes: Mapping[str, Shape] | None = None,
-                top_shapes: Mapping[str, Shape] | None = None) -> NetAnalysis:
+                top_shapes: Mapping[str, Shape] | None = None, rois: int | None = None) -> NetAnalysis:
     """The same as analyze() on an already parsed NetParameter."""
     upgraded = upgrade_net(net, source)
     state = build_state(upgraded.net, PHASES[phase], level, stages)
     layers = filter_layers(upgraded.net, state)
     graph = build_graph(layers, auto_top_count)
-    options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch)
+    options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch, rois)
     results = propagate(graph, PHASES[phase], options)
     notices = (*upgraded.notices, *duplicate_name_notices(graph))
     return NetAnalysis(source, upgraded.net.name, upgraded.era, phase, level, tuple(sorted(state.stages)),
@@ -103,7 +105,7 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
            level: int = 0, stages: Iterable[str] = (), batch: int | None = None,
            input_shapes: Mapping[str, Shape] | None = None, top_shapes: Mapping[str, Shape] | None = None,
            solver: str | None = None, dtype: str = "float32", device: str = "gpu", proto: str | None = None,
-           allow_unknown_fields: bool = False, rules: Sequence[str] = ()) -> NetReport:
+           allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None) -> NetReport:
     """Analyze a net (or a solver's train net) and compute its memory and compute report.
     `proto`, `allow_unknown_fields` and `rules` are analyze()'s, for every net read.
 
@@ -113,6 +115,7 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
         raise UsageError(f"dtype must be one of {', '.join(DTYPE_BYTES)}, not {dtype!r}")
     if device not in ("gpu", "cpu"):
         raise UsageError(f"device must be gpu or cpu, not {device!r}")
+    _check_rois(rois)
     given_inputs = dict(input_shapes or {})
     given_tops = dict(top_shapes or {})
     notices: list[str] = []
@@ -138,26 +141,27 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
             notices += [f"test net {test_source}: {notice}" for notice in test_notices]
             test_analyses.append(analyze_net(test_net, test_source, phase="TEST", level=test_spec.state.level,
                                              stages=tuple(test_spec.state.stage), batch=batch,
-                                             input_shapes=given_inputs, top_shapes=given_tops))
+                                             input_shapes=given_inputs, top_shapes=given_tops, rois=rois))
     elif path_or_text is not None:
         source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
         phase = phase or "TEST"
     else:
         raise UsageError("give a net file, or --solver")
     analysis = _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stage_list, batch=batch,
-                                         input_shapes=given_inputs, top_shapes=given_tops), read_notices)
+                                         input_shapes=given_inputs, top_shapes=given_tops, rois=rois), read_notices)
 
     def at_batch(new_batch: int) -> NetAnalysis:
         # Explicit input shapes keep their other axes; the batch axis follows the request. The same
         # phase builds the same net, so only the shapes are propagated again, over the same graph.
         inputs = {name: (new_batch, *shape[1:]) if shape else shape for name, shape in given_inputs.items()}
-        options = ShapeOptions(inputs, dict(given_tops), new_batch)
+        options = ShapeOptions(inputs, dict(given_tops), new_batch, rois)
         return dataclasses.replace(analysis, layers=propagate(analysis.graph, PHASES[analysis.phase], options))
 
     train_analysis = None
     if analysis.phase != "TRAIN" and not same_in_both_phases(net, analysis):
         train_analysis = functools.partial(analyze_net, net, source, phase="TRAIN", level=level, stages=stage_list,
-                                           batch=batch, input_shapes=given_inputs, top_shapes=given_tops)
+                                           batch=batch, input_shapes=given_inputs, top_shapes=given_tops,
+                                           rois=rois)
     # A TRAIN re-analysis is the parsed net's only later reader: otherwise let it go now (the analysis
     # keeps what it needs, which for a legacy net is its upgraded copy).
     del net
@@ -173,6 +177,11 @@ def same_in_both_phases(net: caffe_pb2.NetParameter, analysis: NetAnalysis) -> b
     return phase_independent(net) and all(
         rule is None or rule.compute.__module__.startswith("blobcalc.")
         for rule in map(rule_for_layer, (layer.param for layer in analysis.graph.layers)))
+
+
+def _check_rois(rois: int | None) -> None:
+    if rois is not None and rois <= 0:
+        raise UsageError(f"rois must be a positive number, not {rois}")
 
 
 def _spec_net(spec: NetSpec, proto: str | None,

@@ -28,6 +28,7 @@ class ShapeOptions:
     input_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --input-shape TOP=...
     top_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --top-shape BLOB=...
     batch: int | None = None  # --batch N
+    rois: int | None = None  # --rois N: regions per detection head (proposal layers' first axis)
 
 
 def auto_top_count(layer: caffe_pb2.LayerParameter) -> int:
@@ -164,7 +165,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         if given is not None:
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
-    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops))
+    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois)
     try:
         answer: LayerShapes = rule.compute(context)
     except ShapeUnknown as exc:
@@ -180,9 +181,17 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         partial = {top: options.input_shapes[top] for top in layer.tops if top in options.input_shapes}
         tops = tuple(partial.get(top, shape) for top, shape in zip(layer.tops, tops, strict=True))
         tops = _with_batch(tops, options.batch)
+    notes = answer.notes
+    overridden = [(top, shape) for top, shape in zip(layer.tops, tops, strict=True) if top in options.top_shapes]
+    if overridden:
+        # --top-shape wins over any rule, built-in or not (e.g. a RoI head sized for 300 proposals
+        # where setup() gives 1); the rule's own answer is kept in the note.
+        tops = tuple(options.top_shapes.get(top, shape) for top, shape in zip(layer.tops, tops, strict=True))
+        notes = (*notes, "--top-shape overrides the rule (" + "; ".join(
+            f"'{top}' {list(options.top_shapes[top])} instead of {list(shape)}" for top, shape in overridden) + ")")
     for top, shape in zip(layer.tops, tops, strict=True):
         check_blob_shape(layer, top, shape)
-    return make(OK, tops, answer.param_shapes, notes=answer.notes)
+    return make(OK, tops, answer.param_shapes, notes=notes)
 
 
 def _loss_weights(layer: NetLayer, rule: ShapeRule | None) -> tuple[float, ...]:

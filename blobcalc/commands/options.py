@@ -42,6 +42,9 @@ def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None =
                              "tops are all given becomes an Input layer")
     parser.add_argument("--top-shape", action="append", metavar="BLOB=d0,d1,...",
                         help="shape of a top no rule can infer, e.g. of a Python layer (repeatable)")
+    parser.add_argument("--rois", type=int, metavar="N",
+                        help="size detection heads for N regions: the proposal layers' RoI tops get N rows "
+                             "(default: the 1 row their setup() gives at net construction, as Caffe reports)")
     parser.add_argument("--proto", metavar="FORK.proto",
                         help="read the net with this fork's caffe.proto (compiled with grpcio-tools, cached)")
     parser.add_argument("--allow-unknown-fields", action="store_true",
@@ -57,7 +60,7 @@ def net_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": args.batch,
             "input_shapes": shape_map(args.input_shape, "--input-shape"),
             "top_shapes": shape_map(args.top_shape, "--top-shape"), "proto": args.proto,
-            "allow_unknown_fields": args.allow_unknown_fields, "rules": tuple(args.rules)}
+            "allow_unknown_fields": args.allow_unknown_fields, "rules": tuple(args.rules), "rois": args.rois}
 
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ class LayerContext:
     bottom_shapes: tuple[Shape, ...]
     phase: int  # caffe_pb2.TRAIN or caffe_pb2.TEST
     num_tops: int  # tops after Caffe added automatic ones
+    rois: int | None = None  # --rois N: regions a detection head is sized for (None: Caffe's setup() shape)
 
     @property
     def bottom(self) -> Shape:

@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import text_format
 
 from blobcalc import analyze, caffe_pb2
-from blobcalc.shapes.forks.python_layers import ENET, FCN, PY_FASTER_RCNN, parse_param_str
+from blobcalc.param_str import ParamStrError, read_literal_param_str, read_yaml_param_str
+from blobcalc.shapes.forks.python_layers import ENET, FCN, PY_FASTER_RCNN
 from blobcalc.shapes.registry import (
     LayerContext,
     LayerShapes,
@@ -45,26 +46,44 @@ def run(text: str, bottoms: list[Shape] | None = None, phase: int = caffe_pb2.TR
     ("'feat_stride': 16", {"feat_stride": 16}),
     ("'num_classes': 21", {"num_classes": 21}),
     ("{'feat_stride': 16, 'scales': [2, 4, 8, 16, 32]}", {"feat_stride": 16, "scales": [2, 4, 8, 16, 32]}),
+    # py-faster-rcnn's COCO nets (models/coco/*/faster_rcnn_end2end): a tuple tag of the old yaml.load.
+    ("'feat_stride': 16 \n'scales': !!python/tuple [4, 8, 16, 32]", {"feat_stride": 16, "scales": (4, 8, 16, 32)}),
     # YAML block style with bare keys.
     ("feat_stride: 16\nscales: [8, 16]\nname: rpn", {"feat_stride": 16, "scales": [8, 16], "name": "rpn"}),
+    ("", {}),
+])
+def test_yaml_param_str(text: str, expected: dict[str, object]) -> None:
+    assert read_yaml_param_str(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
     # FCN's eval()'d dictionaries, tuples included.
     ("{'sbdd_dir': '../data/sbdd/dataset', 'seed': 1337, 'split': 'train', 'mean': (104.0, 116.6)}",
      {"sbdd_dir": "../data/sbdd/dataset", "seed": 1337, "split": "train", "mean": (104.0, 116.6)}),
-    ("", {}),
+    ("{'phase': 'TRAIN', 'p': '0.1'}", {"phase": "TRAIN", "p": "0.1"}),
 ])
-def test_param_str(text: str, expected: dict[str, object]) -> None:
-    assert parse_param_str(text) == expected
+def test_literal_param_str(text: str, expected: dict[str, object]) -> None:
+    assert read_literal_param_str(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('touch /tmp/blobcalc-param-str')",
-    "dict(feat_stride=16)",
-    "not a mapping at all",
-    "x" * 20_000,
+@pytest.mark.parametrize(("reader", "text"), [
+    (read_literal_param_str, "__import__('os').system('touch /tmp/blobcalc-param-str')"),
+    (read_literal_param_str, "dict(feat_stride=16)"),
+    (read_literal_param_str, "'feat_stride': 16"),  # eval() refuses this too
+    (read_literal_param_str, "[1, 2]"),
+    (read_yaml_param_str, "!!python/object/apply:os.system ['touch /tmp/blobcalc-param-str']"),
+    (read_yaml_param_str, "'a': !!python/name:os.system"),
+    (read_yaml_param_str, "'a': !!python/object:collections.OrderedDict {}"),
+    (read_yaml_param_str, "not a mapping at all"),
+    (read_yaml_param_str, "{'a': [1, 2"),
+    (read_yaml_param_str, "[" * 5000 + "]" * 5000),
+    (read_literal_param_str, "x" * 20_000),
+    (read_yaml_param_str, "x" * 20_000),
 ])
-def test_param_str_never_evaluates_code(text: str) -> None:
-    with pytest.raises(ShapeUnknown):
-        parse_param_str(text)
+def test_param_str_never_evaluates_code(reader: object, text: str) -> None:
+    assert callable(reader)
+    with pytest.raises(ParamStrError):
+        reader(text)
     assert not Path("/tmp/blobcalc-param-str").exists()
 
 
@@ -90,8 +109,8 @@ def test_rule_origins_and_sources() -> None:
 
 
 @pytest.mark.parametrize(("tops", "phase", "expected", "note"), [
-    (1, caffe_pb2.TEST, [(1, 5)], "RPN_POST_NMS_TOP_N (300"),
-    (2, caffe_pb2.TRAIN, [(1, 5), (1, 1, 1, 1)], "RPN_POST_NMS_TOP_N (2000"),
+    (1, caffe_pb2.TEST, [(1, 5)], "RPN_POST_NMS_TOP_N = 300"),
+    (2, caffe_pb2.TRAIN, [(1, 5), (1, 1, 1, 1)], "RPN_POST_NMS_TOP_N = 2000"),
 ])
 def test_proposal_layer(tops: int, phase: int, expected: list[Shape], note: str) -> None:
     bottoms = [(1, 18, 14, 14), (1, 36, 14, 14), (1, 3)]
@@ -304,6 +323,53 @@ def test_pvanet_cxx_proposal_layer() -> None:
     assert shapes["proposal"] == ((200, 5), (200,))
     assert shapes["roi-data"][0] == (1, 5)
     assert shapes["roi_pool_conv5"] == ((1, 384, 6, 6),)  # convf: 384 channels
+
+
+COCO_END2END = Path(__file__).resolve().parents[2] / "fixtures/forks/coco_vgg16_faster_rcnn_end2end_train.prototxt"
+
+
+def test_coco_faster_rcnn_tuple_param_str_analyzes_fully() -> None:
+    """py-faster-rcnn's COCO end2end net: `'scales': !!python/tuple [4, 8, 16, 32]` gives 12 anchors per
+    cell, and every layer after the RPN is sized (before: 17.1 M parameters, the rest unknown)."""
+    analysis = analyze(str(COCO_END2END), phase="TRAIN")
+    assert not analysis.partial and not analysis.unsupported_types
+    shapes = {layer.name: layer.top_shapes for layer in analysis.layers}
+    assert shapes["rpn-data"] == ((1, 1, 12 * 38, 63), (1, 48, 38, 63), (1, 48, 38, 63), (1, 48, 38, 63))
+    assert shapes["cls_score"] == ((1, 81),)
+    # VGG16 (conv 14.71 M, fc6 102.76 M, fc7 16.78 M), the RPN and COCO's two heads.
+    vgg = 14_714_688 + 25088 * 4096 + 4096 + 4096 * 4096 + 4096
+    rpn = 512 * 512 * 9 + 512 + 512 * 24 + 24 + 512 * 48 + 48
+    heads = 4096 * 81 + 81 + 4096 * 324 + 324
+    assert analysis.param_count == vgg + rpn + heads
+
+
+def test_rois_sizes_the_detection_head() -> None:
+    """--rois N: the proposal layer's rois (TEST) and the proposal targets (TRAIN) get N rows, and the
+    notes name py-faster-rcnn's own defaults."""
+    name = "rbgirshick__py-faster-rcnn/models__pascal_voc__VGG16__faster_rcnn_end2end__test.prototxt"
+    analysis = analyze(corpus_file(name), rois=300)
+    layers = {layer.name: layer for layer in analysis.layers}
+    assert layers["proposal"].top_shapes == ((300, 5),)
+    assert layers["roi_pool5"].top_shapes == ((300, 512, 7, 7),)
+    assert layers["cls_prob"].top_shapes == ((300, 21),)
+    assert any("RPN_POST_NMS_TOP_N = 300" in note and "--rois" in note for note in layers["proposal"].notes)
+    train = {layer.name: layer for layer in analyze(str(COCO_END2END), phase="TRAIN", rois=128).layers}
+    assert train["roi-data"].top_shapes == ((128, 5), (128, 1), (128, 324), (128, 324), (128, 324))
+    assert train["roi_pool5"].top_shapes == ((128, 512, 7, 7),)
+    assert any("BATCH_SIZE = 128" in note for note in train["roi-data"].notes)
+
+
+def test_top_shape_overrides_a_built_in_rule() -> None:
+    name = "rbgirshick__py-faster-rcnn/models__pascal_voc__VGG16__faster_rcnn_end2end__test.prototxt"
+    layers = {layer.name: layer for layer in analyze(corpus_file(name), top_shapes={"rois": (300, 5)}).layers}
+    assert layers["proposal"].top_shapes == ((300, 5),)
+    assert layers["fc6"].top_shapes == ((300, 4096),)
+    assert "--top-shape overrides the rule ('rois' [300, 5] instead of [1, 5])" in layers["proposal"].notes
+    # A BVLC layer too: the override wins and is said.
+    conv = {layer.name: layer for layer in analyze(corpus_file(name), top_shapes={"conv1_1": (1, 64, 10, 10)}).layers}
+    assert conv["conv1_1"].top_shapes == ((1, 64, 10, 10),)
+    assert conv["pool1"].top_shapes == ((1, 64, 5, 5),)
+    assert any("--top-shape overrides" in note for note in conv["conv1_1"].notes)
 
 
 def test_fcn_net_with_given_image_size() -> None:

@@ -1,16 +1,15 @@
 """Well-known Python layers by rule, never by import: what each module's setup() and reshape() give
 its tops when Caffe builds the net (py-faster-rcnn, FCN's data layers, ENet, pycaffe's example).
 
-A Python layer's param_str is read as a Python literal (FCN and ENet eval() it) or as the small
-part of YAML that py-faster-rcnn's `yaml.load` calls meet in practice (`'key': value` pairs)."""
+A Python layer's param_str is read as its module reads it (blobcalc.param_str): YAML for
+py-faster-rcnn's modules (`yaml.load`), a Python literal for FCN's and ENet's (`eval`)."""
 from __future__ import annotations
 
-import ast
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from blobcalc import caffe_pb2
+from blobcalc.param_str import ParamStrError, read_literal_param_str, read_yaml_param_str
 from blobcalc.shapes.misc import check_op
 from blobcalc.shapes.registry import (
     BlobCounts,
@@ -33,10 +32,6 @@ PYCAFFE_EXAMPLE = "pycaffe example (BVLC/caffe examples/pycaffe/layers), by rule
 # PythonLayer declares no blob counts; each module checks its own (see the rules).
 _ANY = BlobCounts()
 
-# A longer param_str is not a configuration dictionary anyone writes by hand.
-_MAX_PARAM_STR = 10_000
-_BARE_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
-
 # lib/fast_rcnn/config.py defaults, and experiments/cfgs/faster_rcnn_end2end.yml for RPN training.
 _TRAIN_SCALES = (600,)
 _TRAIN_MAX_SIZE = 1000
@@ -49,45 +44,21 @@ _DEFAULT_RATIOS: tuple[float, ...] = (0.5, 1, 2)
 _DEFAULT_SCALES: tuple[float, ...] = (8, 16, 32)
 
 
-def parse_param_str(text: str) -> dict[str, Any]:
-    """python_param.param_str as a dict, without evaluating code: a Python literal, a bare
-    `'key': value, ...` list, or YAML-style `key: value` lines whose values are literals."""
-    if len(text) > _MAX_PARAM_STR:
-        raise ShapeUnknown(f"param_str is {len(text)} characters long; blobcalc reads at most "
-                           f"{_MAX_PARAM_STR}")
-    stripped = text.strip()
-    if not stripped:
-        return {}
-    for candidate in (stripped, "{" + stripped + "}"):
-        try:
-            value = ast.literal_eval(candidate)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, dict):
-            return value
-    return _yaml_lines(stripped)
-
-
-def _yaml_lines(text: str) -> dict[str, Any]:
-    """`key: value` per line (YAML block mapping); a value that is no literal is a plain string."""
-    result: dict[str, Any] = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = _BARE_KEY.match(line)
-        if match is None:
-            raise ShapeUnknown(f"param_str {text!r} is neither a Python literal nor the simple YAML "
-                               "mapping blobcalc reads")
-        key, raw = match.groups()
-        try:
-            result[key] = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            result[key] = raw.strip()
-    return result
-
-
 def _params(ctx: LayerContext) -> dict[str, Any]:
-    return parse_param_str(ctx.layer.python_param.param_str)
+    """param_str as FCN's and ENet's modules read it: eval(), here a Python literal only."""
+    return _read(read_literal_param_str, ctx)
+
+
+def _yaml_params(ctx: LayerContext) -> dict[str, Any]:
+    """param_str as py-faster-rcnn's modules read it: yaml.load(), here PyYAML's safe loader."""
+    return _read(read_yaml_param_str, ctx)
+
+
+def _read(reader: Callable[[str], dict[Any, Any]], ctx: LayerContext) -> dict[str, Any]:
+    try:
+        return reader(ctx.layer.python_param.param_str)
+    except ParamStrError as exc:
+        raise ShapeUnknown(str(exc)) from None
 
 
 def _need(params: dict[str, Any], key: str, where: str) -> Any:
@@ -123,16 +94,21 @@ def _phase_name(ctx: LayerContext) -> str:
 @shape_rule(python_rule_key("rpn.proposal_layer", "ProposalLayer"), counts=_ANY, origin=PY_FASTER_RCNN)
 def proposal_layer(ctx: LayerContext) -> LayerShapes:
     """rpn/proposal_layer.py: rois [1, 5] and, when asked for, scores [1, 1, 1, 1]."""
-    _need(_params(ctx), "feat_stride", "ProposalLayer.setup()")
+    _need(_yaml_params(ctx), "feat_stride", "ProposalLayer.setup()")
     check(ctx.num_tops >= 1, "ProposalLayer.setup() reshapes top[0], so the layer needs a top")
     _unshaped_tops(ctx, 2, "ProposalLayer")
-    tops: tuple[Shape, ...] = ((1, 5),)
-    if ctx.num_tops > 1:
-        tops += ((1, 1, 1, 1),)
     phase = _phase_name(ctx)
-    return LayerShapes(tops, notes=(
-        f"setup() gives rois [1, 5]; forward() reshapes it to [R, 5] with R at most "
-        f"cfg.{phase}.RPN_POST_NMS_TOP_N ({_RPN_POST_NMS_TOP_N[phase]} by default) proposals",))
+    default = (f"py-faster-rcnn's default: at most cfg.{phase}.RPN_POST_NMS_TOP_N = {_RPN_POST_NMS_TOP_N[phase]} "
+               "proposals per image")
+    rois = 1 if ctx.rois is None else ctx.rois
+    tops: tuple[Shape, ...] = ((rois, 5),)
+    if ctx.num_tops > 1:
+        tops += ((rois, 1, 1, 1),)
+    if ctx.rois is None:
+        note = f"setup() gives rois [1, 5]; forward() reshapes it to [R, 5] ({default}); --rois N sizes it for N"
+    else:
+        note = f"sized for {rois} proposals (--rois; {default})"
+    return LayerShapes(tops, notes=(note,))
 
 
 @shape_rule(python_rule_key("rpn.anchor_target_layer", "AnchorTargetLayer"), counts=_ANY,
@@ -140,7 +116,7 @@ def proposal_layer(ctx: LayerContext) -> LayerShapes:
 def anchor_target_layer(ctx: LayerContext) -> LayerShapes:
     """rpn/anchor_target_layer.py: A anchors per cell of bottom[0]'s H x W map; labels
     [1, 1, A*H, W] and three target/weight tops [1, 4A, H, W]."""
-    params = _params(ctx)
+    params = _yaml_params(ctx)
     _need(params, "feat_stride", "AnchorTargetLayer.setup()")
     scales = _anchor_values(params, "scales", _DEFAULT_SCALES)
     ratios = _anchor_values(params, "ratios", _DEFAULT_RATIOS)
@@ -173,14 +149,17 @@ def _anchor_values(params: dict[str, Any], key: str, default: tuple[float, ...])
 def proposal_target_layer(ctx: LayerContext) -> LayerShapes:
     """rpn/proposal_target_layer.py: rois [1, 5], labels [1, 1], and bbox targets, inside and
     outside weights [1, 4 * num_classes]."""
-    num_classes = _positive_int(_need(_params(ctx), "num_classes", "ProposalTargetLayer.setup()"),
+    num_classes = _positive_int(_need(_yaml_params(ctx), "num_classes", "ProposalTargetLayer.setup()"),
                                 "num_classes")
     check(ctx.num_tops == 5, "ProposalTargetLayer.setup() shapes five tops: rois, labels, "
                              "bbox_targets, bbox_inside_weights, bbox_outside_weights")
-    targets: Shape = (1, 4 * num_classes)
-    return LayerShapes(((1, 5), (1, 1), targets, targets, targets), notes=(
-        f"setup() shapes; forward() samples up to cfg.TRAIN.BATCH_SIZE ({_ROIS_PER_IMAGE}) RoIs "
-        "and reshapes the first axis of every top to their number",
+    rois = 1 if ctx.rois is None else ctx.rois
+    targets: Shape = (rois, 4 * num_classes)
+    default = f"py-faster-rcnn's default: cfg.TRAIN.BATCH_SIZE = {_ROIS_PER_IMAGE} RoIs per image"
+    return LayerShapes(((rois, 5), (rois, 1), targets, targets, targets), notes=(
+        f"setup() shapes the first axis of every top 1; forward() samples the RoIs ({default}) and reshapes "
+        "to their number; --rois N sizes it for N" if ctx.rois is None else
+        f"sized for {rois} RoIs (--rois; {default})",
         "py-R-FCN's copy of this module shapes the same tops 4-D: [1, 5, 1, 1], [1, 1, 1, 1], "
         f"[1, {4 * num_classes}, 1, 1]"))
 
@@ -192,7 +171,7 @@ def roi_data_layer(ctx: LayerContext) -> LayerShapes:
     cfg.TRAIN.HAS_RPN im_info [1, 3] and gt_boxes [1, 4], else rois [1, 5], labels [1] and (with
     cfg.TRAIN.BBOX_REG) bbox targets and weights [1, 4 * num_classes]. setup() asserts one top per
     blob it makes, so the number of tops tells which configuration the net was written for."""
-    num_classes = _positive_int(_need(_params(ctx), "num_classes", "RoIDataLayer.setup()"),
+    num_classes = _positive_int(_need(_yaml_params(ctx), "num_classes", "RoIDataLayer.setup()"),
                                 "num_classes")
     check_op(len(ctx.bottom_shapes), "==", 0, "len(bottom) == 0", "RoIDataLayer takes no bottom")
     scale, max_size = max(_TRAIN_SCALES), _TRAIN_MAX_SIZE
@@ -205,10 +184,14 @@ def roi_data_layer(ctx: LayerContext) -> LayerShapes:
             "with HAS_RPN off and BBOX_REG off the three tops would be data, rois [1, 5], labels [1]"))
     if ctx.num_tops == 6:
         data = (_IMS_PER_BATCH_DEFAULT, 3, scale, max_size)
-        targets: Shape = (1, 4 * num_classes)
-        return LayerShapes((data, (1, 5), (1,), targets, targets, targets), notes=(
+        rois = 1 if ctx.rois is None else ctx.rois
+        targets: Shape = (rois, 4 * num_classes)
+        sized = ("--rois N sizes the RoI tops for N" if ctx.rois is None else
+                 f"RoI tops sized for {rois} RoIs (--rois)")
+        return LayerShapes((data, (rois, 5), (rois,), targets, targets, targets), notes=(
             "cfg.TRAIN.HAS_RPN off, BBOX_REG on (lib/fast_rcnn/config.py defaults: 2 images per "
-            "batch) assumed from the six tops; forward() reshapes every top to the batch it loads",))
+            "batch) assumed from the six tops; forward() reshapes every top to the batch it loads "
+            f"(py-faster-rcnn's default: cfg.TRAIN.BATCH_SIZE = {_ROIS_PER_IMAGE} RoIs per batch); {sized}",))
     raise RuleCheckFailed(f"AssertionError: RoIDataLayer.setup() makes 3 tops (cfg.TRAIN.HAS_RPN) "
                           f"or 6 (bounding-box regression without RPN), and the net declares "
                           f"{ctx.num_tops} (assert len(top) == len(self._name_to_top_map))")
