@@ -6,10 +6,11 @@ import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from blobcalc import caffe_pb2
 from blobcalc.compute import LayerCompute, net_compute
-from blobcalc.errors import InputFileError, UsageError
+from blobcalc.errors import BlobcalcError, GraphError, InputFileError, UsageError
 from blobcalc.forks import fork_fields_used
 from blobcalc.graph import NetGraph, build_graph
 from blobcalc.memory import DTYPE_BYTES
@@ -41,7 +42,7 @@ def load_source(path_or_text: str | os.PathLike[str], max_bytes: int = MAX_NET_B
     raise InputFileError(path_or_text, "no such file")
 
 
-def analyze(path_or_text: str | os.PathLike[str], *, phase: str = "TEST", level: int = 0,
+def analyze(path_or_text: str | os.PathLike[str], *, phase: str | None = None, level: int = 0,
             stages: Iterable[str] = (), batch: int | None = None,
             input_shapes: Mapping[str, Shape] | None = None,
             top_shapes: Mapping[str, Shape] | None = None, proto: str | None = None,
@@ -51,16 +52,18 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str = "TEST", level:
     `proto`: read the net with a fork's caffe.proto (blobcalc.fork_schema); `allow_unknown_fields`: skip
     fields the schema lacks, each listed in the notices; `rules`: user rule files (blobcalc.plugins);
     `rois`: the number of regions detection heads are sized for (proposal layers' first axis).
+    Without `phase`, TEST, or TRAIN when only TRAIN builds (analyze_net_that_builds).
     Raises a BlobcalcError subclass for anything Caffe would refuse."""
-    if phase not in PHASES:
+    if phase is not None and phase not in PHASES:
         raise UsageError(f"phase must be TRAIN or TEST, not {phase!r}")
     if batch is not None and batch <= 0:
         raise UsageError(f"batch must be a positive number, not {batch}")
     _check_rois(rois)
     load_rule_files(rules)
     source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
-    return _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stages, batch=batch,
-                                     input_shapes=input_shapes, top_shapes=top_shapes, rois=rois), read_notices)
+    return _with_notices(analyze_net_that_builds(net, source, phase=phase, level=level, stages=stages, batch=batch,
+                                                 input_shapes=input_shapes, top_shapes=top_shapes, rois=rois),
+                         read_notices)
 
 
 def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST", level: int = 0,
@@ -78,6 +81,35 @@ def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST"
     return NetAnalysis(source, upgraded.net.name, upgraded.era, phase, level, tuple(sorted(state.stages)),
                        results, graph.input_blobs, graph.output_blobs, notices, graph,
                        fork_fields_used(net), upgraded.net.force_backward)
+
+
+def analyze_net_that_builds(net: caffe_pb2.NetParameter, source: str, *, phase: str | None = None,
+                            default_phase: str = "TEST", **options: Any) -> NetAnalysis:
+    """analyze_net() in `phase`. Without one: in `default_phase`, or in the other phase when the default
+    one has no producer for a bottom and the other builds (a train.prototxt whose data layer is only
+    included in TRAIN), with `phase_notice` saying so. A phase that was asked for and fails that way
+    names the phase that builds in the error. `options` are analyze_net()'s."""
+    chosen = phase or default_phase
+    try:
+        return analyze_net(net, source, phase=chosen, **options)
+    except GraphError as exc:
+        if not exc.missing_bottom:
+            raise
+        other = "TRAIN" if chosen == "TEST" else "TEST"
+        try:
+            analysis = analyze_net(net, source, phase=other, **options)
+        except BlobcalcError as other_error:
+            if str(other_error) == str(exc):
+                raise exc from None  # the same layers in both phases: nothing to tell about phases
+            raise GraphError(exc.layer, exc.layer_type, f"{exc.reason} in the {chosen} phase; the {other} phase "
+                             f"does not build either: {other_error}", exc.missing_bottom) from None
+        if phase is not None:
+            raise GraphError(exc.layer, exc.layer_type, f"{exc.reason} in the {chosen} phase; the {other} phase "
+                             f"builds: try --phase {other}", exc.missing_bottom) from None
+        failure = exc
+    notice = (f"phase {other}: the net does not build in the {chosen} phase (layer '{failure.layer}' needs bottom "
+              f"'{failure.missing_bottom}', which only the {other} phase produces); --phase {chosen} shows the error")
+    return dataclasses.replace(analysis, notices=(notice, *analysis.notices), phase_notice=notice)
 
 
 def duplicate_name_notices(graph: NetGraph) -> tuple[str, ...]:
@@ -134,7 +166,7 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
         notices.append(f"train net: {spec.path} ({spec.resolution})")
         source, net, read_notices = _spec_net(spec, proto, allow_unknown_fields)
         level, stage_list = spec.state.level, (*stage_list, *spec.state.stage)
-        phase = phase or "TRAIN"
+        default_phase = "TRAIN"
         for test_spec in plan.test_nets:
             notices.append(f"test net: {test_spec.path} ({test_spec.resolution})")
             test_source, test_net, test_notices = _spec_net(test_spec, proto, allow_unknown_fields)
@@ -144,11 +176,13 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
                                              input_shapes=given_inputs, top_shapes=given_tops, rois=rois))
     elif path_or_text is not None:
         source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
-        phase = phase or "TEST"
+        default_phase = "TEST"
     else:
         raise UsageError("give a net file, or --solver")
-    analysis = _with_notices(analyze_net(net, source, phase=phase, level=level, stages=stage_list, batch=batch,
-                                         input_shapes=given_inputs, top_shapes=given_tops, rois=rois), read_notices)
+    analysis = _with_notices(analyze_net_that_builds(net, source, phase=phase, default_phase=default_phase,
+                                                     level=level, stages=stage_list, batch=batch,
+                                                     input_shapes=given_inputs, top_shapes=given_tops, rois=rois),
+                             read_notices)
 
     def at_batch(new_batch: int) -> NetAnalysis:
         # Explicit input shapes keep their other axes; the batch axis follows the request. The same

@@ -43,10 +43,11 @@ class UpgradeError(BlobcalcError):
 class GraphError(BlobcalcError):
     """The layers do not form a net Caffe would build (missing bottom, bad top)."""
 
-    def __init__(self, layer: str, layer_type: str, reason: str) -> None:
+    def __init__(self, layer: str, layer_type: str, reason: str, missing_bottom: str = "") -> None:
         self.layer = layer
         self.layer_type = layer_type
         self.reason = reason
+        self.missing_bottom = missing_bottom  # a bottom no layer of this phase produces (the other may)
         super().__init__(f"layer '{layer}' ({layer_type}): {reason}")
 
 

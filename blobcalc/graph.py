@@ -97,7 +97,8 @@ def _unknown_bottom(layers: Sequence[caffe_pb2.LayerParameter], index: int, bott
     where = (f"which is only produced later, by layer '{later}' (Caffe builds layers in file order)"
              if later is not None else "which no earlier layer produces")
     return GraphError(layer.name, layer.type,
-                      f"needs bottom '{blob}' (bottom index {bottom_index}), {where}")
+                      f"needs bottom '{blob}' (bottom index {bottom_index}), {where}",
+                      missing_bottom=blob if later is None else "")
 
 
 def insert_splits(phased: Sequence[tuple[caffe_pb2.LayerParameter, int]]) -> list[_Wired]:

@@ -62,6 +62,9 @@ class NetAnalysis:
     graph: NetGraph
     fork_fields: tuple[str, ...] = ()  # fields of our schema that BVLC Caffe lacks, as used by the file
     force_backward: bool = False  # NetParameter.force_backward
+    # Why `phase` is not the one asked for: the default phase did not build and this one does
+    # (api.analyze_net_that_builds); also the first of `notices`.
+    phase_notice: str = ""
 
     @property
     def partial(self) -> bool:

@@ -202,16 +202,18 @@ def _classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
 
 
 def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> ScanRow:
-    from blobcalc.api import analyze_net, same_in_both_phases
+    from blobcalc.api import analyze_net, analyze_net_that_builds, same_in_both_phases
     from blobcalc.memory import caffe_memory_required_bytes, net_memory, unique_blob_bytes
 
-    analysis = analyze_net(net, path, phase=options.phase, batch=options.batch)
-    notes: list[str] = [f"fork types: {', '.join(t for t, _ in analysis.fork_types)}"] if analysis.fork_types else []
+    # The scan's phase, or the other one when only that one builds (said in the row's notes).
+    analysis = analyze_net_that_builds(net, path, default_phase=options.phase, batch=options.batch)
+    notes: list[str] = [analysis.phase_notice] if analysis.phase_notice else []
+    notes += [f"fork types: {', '.join(t for t, _ in analysis.fork_types)}"] if analysis.fork_types else []
     if analysis.fork_fields:
         notes.append(f"fork fields: {', '.join(analysis.fork_fields)}")
     training = None
     try:
-        if options.phase == "TRAIN":
+        if analysis.phase == "TRAIN":
             training = net_memory(analysis, training=True).totals.total
         elif same_in_both_phases(net, analysis):
             # The same layers with the same shapes: only the phase they run in changes.

@@ -28,9 +28,13 @@ def run(args: argparse.Namespace) -> int:
     if options["batch"] is not None:
         raise UsageError("fit chooses the batch itself; drop --batch")
 
+    phase_notices: set[str] = set()  # the phase that builds, when it is not the default one
+
     def estimate(batch: int) -> int:
         result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device,
                         **{**options, "batch": batch})
+        if result.analysis.phase_notice:
+            phase_notices.add(result.analysis.phase_notice)
         memory = result.memory
         if args.method == "seed":
             if memory.seed is None:
@@ -46,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return memory.inference.totals.total
 
     fit = largest_batch(estimate, budget)
+    sys.stdout.writelines(f"notice: {notice}\n" for notice in sorted(phase_notices))
     what = "training" if args.train else "inference"
     unit = args.units
     if fit.batch == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from blobcalc.api import analyze
 from blobcalc.commands import Command
@@ -47,7 +48,10 @@ def drawing_bytes(dot_text: str, graphml_text: str | None, fmt: str) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     fmt = output_format(args.output, args.format)
-    drawing = layer_drawing(analyze(args.net, **net_options(args)))
+    analysis = analyze(args.net, **net_options(args))
+    if analysis.phase_notice:
+        sys.stderr.write(f"blobcalc: notice: {analysis.phase_notice}\n")
+    drawing = layer_drawing(analysis)
     dot_text = to_dot(drawing, direction=args.direction)
     data = drawing_bytes(dot_text, to_graphml(drawing) if fmt == "graphml" else None, fmt)
     try:

@@ -29,11 +29,11 @@ def shape_map(values: Sequence[str] | None, option: str) -> dict[str, Shape]:
     return dict(parse_shape_option(v, option) for v in values or ())
 
 
-def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None = "TEST") -> None:
+def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None = None) -> None:
     """--phase/--level/--stage/--batch/--input-shape/--top-shape, as `analyze` takes them."""
     parser.add_argument("--phase", choices=("TRAIN", "TEST"), default=phase_default,
-                        help="which layers to keep, by their include/exclude rules (default TEST; TRAIN "
-                             "for a solver's train net)")
+                        help="which layers to keep, by their include/exclude rules (default TEST, or TRAIN "
+                             "when only TRAIN builds, said in a notice; TRAIN for a solver's train net)")
     parser.add_argument("--level", type=int, default=0, help="net state level (default 0)")
     parser.add_argument("--stage", action="append", default=[], help="net state stage (repeatable)")
     parser.add_argument("--batch", type=int, help="set the first dimension of every input")
