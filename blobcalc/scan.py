@@ -1,29 +1,39 @@
 """Scanning directory trees of nets: every input path yields exactly one row, never an exception.
 
-Discovery is deterministic (sorted paths), follows directory symlinks once (loops are detected by
-device and inode), and never opens FIFOs, devices or sockets. Each file is classified before it is
-analysed: a net, a solver (its net is followed), binary weights, or other text.
+`scan(paths, ...)` streams the rows (in the sorted order of the paths) to any consumer: the CLI, a
+notebook, a pipeline. Each file is classified by parsing it (a net is a file that parses as a Caffe
+NetParameter with layers, whatever its name; a solver parses as a SolverParameter naming a net),
+then analysed; rows of files whose content, options and blobcalc build are unchanged come from a
+result cache (scan_cache.py). The analysis runs in this process, in local worker processes
+(scan_pool.py) or on a Dask cluster (scan_dask.py). Discovery is scan_walk.py's.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
+import re
 import stat
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
 from blobcalc.parse import decode_text, looks_binary, parse_message
+from blobcalc.scan_walk import NET, OTHER, SOLVER, SPECIAL, UNREADABLE, WEIGHTS, Candidate, discover, file_kind
+
+if TYPE_CHECKING:
+    from blobcalc.scan_cache import ScanCache
+
+__all__ = ["NET", "OTHER", "SOLVER", "SPECIAL", "UNREADABLE", "WEIGHTS", "Analysed", "Candidate", "ScanOptions",
+           "ScanRow", "analyse_file", "discover", "in_shard", "scan", "scan_candidates", "scan_file"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # far above any real prototxt; weights are only scanned for shapes
 DEFAULT_GLOBS = ("*.prototxt", "*.pbtxt", "*.caffemodel", "*.solverstate", "*.txt", "*.pt")
 
 OK, PARTIAL, ERROR, SKIPPED = "ok", "partial", "error", "skipped"
-NET, SOLVER, WEIGHTS, OTHER, SPECIAL, UNREADABLE = "net", "solver", "weights", "other", "special", "unreadable"
+UNSCANNED = "unscanned"  # the kind of a file left out by an interrupted scan (its row says so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,61 +67,17 @@ class ScanRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    path: str
-    skip_reason: str = ""  # set for files listed but never opened (special files, loops)
-    kind: str = ""
-    size: int = 0  # bytes, as listed: big files are started first so that workers finish together
+class Analysed:
+    """A file's row and what it was computed from, so that the cache can tell when it is stale."""
+
+    row: ScanRow
+    digest: str = ""  # SHA-256 of the bytes analysed; "" when the row must not be reused (a read error)
+    depends_on: tuple[tuple[str, str], ...] = ()  # other files read: (path, SHA-256, or "" when absent)
 
 
-def discover(paths: Sequence[str], globs: Sequence[str] = ()) -> list[Candidate]:
-    """Every file under `paths` (recursively), sorted; a path given explicitly is always listed."""
-    found: dict[str, Candidate] = {}
-    for root in paths:
-        try:
-            info = os.stat(root)
-        except OSError as exc:
-            found[root] = Candidate(root, f"cannot read: {exc.strerror or exc}", UNREADABLE)
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            _walk(root, globs, found, {(info.st_dev, info.st_ino)})
-        else:
-            found[root] = _candidate(root, info)
-    return [found[key] for key in sorted(found)]
-
-
-def _candidate(path: str, info: os.stat_result) -> Candidate:
-    if stat.S_ISREG(info.st_mode):
-        return Candidate(path, size=info.st_size)
-    what = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
-            else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
-    return Candidate(path, f"{what}, never opened", SPECIAL)
-
-
-def _walk(directory: str, globs: Sequence[str], found: dict[str, Candidate],
-          visited: set[tuple[int, int]]) -> None:
-    try:
-        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-    except OSError as exc:
-        found[directory] = Candidate(directory, f"cannot list directory: {exc.strerror or exc}", UNREADABLE)
-        return
-    for entry in entries:
-        try:
-            info = entry.stat(follow_symlinks=True)
-        except OSError as exc:
-            found[entry.path] = Candidate(entry.path, f"cannot read: {exc.strerror or exc}"
-                                          + (" (a broken or looping symlink)" if entry.is_symlink() else ""),
-                                          UNREADABLE)
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            key = (info.st_dev, info.st_ino)
-            if key in visited:
-                found[entry.path] = Candidate(entry.path, "symlink loop: this directory was already scanned",
-                                              SPECIAL)
-                continue
-            _walk(entry.path, globs, found, visited | {key})
-        elif not globs or any(fnmatch.fnmatch(entry.name, pattern) for pattern in globs):
-            found[entry.path] = _candidate(entry.path, info)
+# Called once per file as it finishes (in completion order, not row order): its candidate, its row,
+# and whether the row came from the cache.
+FileDone = Callable[[Candidate, ScanRow, bool], None]
 
 
 def in_shard(path: str, shard: tuple[int, int] | None) -> bool:
@@ -123,81 +89,216 @@ def in_shard(path: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % total == index - 1
 
 
+def scan(paths: Iterable[str | os.PathLike[str]], options: ScanOptions | None = None, *, jobs: int = 1,
+         cache: ScanCache | None = None, dask: Any = None, follow_links: bool = False,
+         exclude: Iterable[str] = (), shard: tuple[int, int] | None = None,
+         on_file: FileDone | None = None) -> Generator[ScanRow, None, None]:
+    """Rows for every file under `paths`, one per file, streamed in the sorted order of the paths.
+
+    `jobs` > 1 analyses in that many worker processes; `dask` (a distributed.Client, see
+    scan_dask.connect) analyses on a Dask cluster instead; `cache` reuses rows of unchanged files (see
+    scan_cache.ScanCache); `shard=(K, N)` keeps the K-th of N stable parts of the files."""
+    options = options or ScanOptions()
+    names = [os.fspath(path) for path in paths]
+    candidates = [candidate for candidate in discover(names, options.globs, follow_links=follow_links,
+                                                      exclude=exclude) if in_shard(candidate.path, shard)]
+    return scan_candidates(candidates, options, jobs=jobs, cache=cache, dask=dask, on_file=on_file)
+
+
+def scan_candidates(candidates: Sequence[Candidate], options: ScanOptions, *, jobs: int = 1,
+                    cache: ScanCache | None = None, dask: Any = None,
+                    on_file: FileDone | None = None) -> Generator[ScanRow, None, None]:
+    """Rows in the order of `candidates`, each yielded as soon as every row before it is done."""
+    window = _DASK_WINDOW if dask is not None else _WINDOW
+    try:
+        for start in range(0, len(candidates), window):
+            yield from _scan_window(candidates[start:start + window], options, jobs, cache, dask, on_file)
+    finally:
+        if cache is not None:
+            cache.prune()
+
+
+def _scan_window(part: Sequence[Candidate], options: ScanOptions, jobs: int, cache: ScanCache | None,
+                 dask: Any, on_file: FileDone | None) -> Iterator[ScanRow]:
+    done: dict[int, ScanRow] = {}
+    next_row = 0
+    work: list[tuple[int, Candidate]] = []
+    for index, candidate in enumerate(part):
+        row = _listed_row(candidate) if candidate.skip_reason else None
+        cached = False
+        if row is None and cache is not None:
+            row = cache.lookup(candidate.path, options)
+            cached = row is not None
+        if row is None:
+            work.append((index, candidate))
+            continue
+        if on_file is not None:
+            on_file(candidate, row, cached)
+        done[index] = row
+        while next_row in done:
+            yield done.pop(next_row)
+            next_row += 1
+    for index, analysed in _engine(work, options, jobs, dask):
+        if cache is not None and analysed.digest:
+            cache.store(part[index].path, options, analysed)
+        if on_file is not None:
+            on_file(part[index], analysed.row, False)
+        done[index] = analysed.row
+        while next_row in done:
+            yield done.pop(next_row)
+            next_row += 1
+
+
+def _engine(work: list[tuple[int, Candidate]], options: ScanOptions, jobs: int,
+            dask: Any) -> Iterator[tuple[int, Analysed]]:
+    if not work:
+        return iter(())
+    if dask is not None:
+        from blobcalc.scan_dask import run_on_dask
+
+        return run_on_dask(work, options, dask)
+    if jobs > 1 and len(work) > 1:
+        from blobcalc.scan_pool import run_in_processes
+
+        return run_in_processes(work, options, jobs)
+    return ((index, analyse_file(candidate, options)) for index, candidate in work)
+
+
+_WINDOW = 2048  # files in flight at once: bounds the memory of pending results on huge trees
+_DASK_WINDOW = 65536  # a cluster has many workers: more files per round keeps them busy
+
+
+def _listed_row(candidate: Candidate) -> ScanRow:
+    status = ERROR if candidate.kind == UNREADABLE else SKIPPED
+    return ScanRow(candidate.path, candidate.kind, status, message=candidate.skip_reason)
+
+
 def scan_file(candidate: Candidate, options: ScanOptions) -> ScanRow:
     """One row for one file; any exception, even a bug of ours, becomes that file's error row."""
+    return analyse_file(candidate, options).row
+
+
+def analyse_file(candidate: Candidate, options: ScanOptions) -> Analysed:
+    """The file's row with what it was computed from; never raises."""
     if candidate.skip_reason:
-        status = ERROR if candidate.kind == UNREADABLE else SKIPPED
-        return ScanRow(candidate.path, candidate.kind, status, message=candidate.skip_reason)
+        return Analysed(_listed_row(candidate))
     try:
         return _scan_regular(candidate.path, options)
-    except BlobcalcError as exc:
-        return ScanRow(candidate.path, NET, ERROR, message=str(exc))
     except Exception as exc:  # a bug of ours must not stop the scan
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        return ScanRow(candidate.path, NET, ERROR,
-                       message=f"internal error (please report): {type(exc).__name__}: {exc} "
-                               f"[{os.path.basename(where.filename)}:{where.lineno}]")
+        return Analysed(ScanRow(candidate.path, NET, ERROR,
+                                message=f"internal error (please report): {type(exc).__name__}: {exc} "
+                                        f"[{os.path.basename(where.filename)}:{where.lineno}]"))
 
 
-def _scan_regular(path: str, options: ScanOptions) -> ScanRow:
+class NotRegularFile(Exception):
+    """The path is (now) a FIFO, a device or a socket: it is never read."""
+
+
+def read_regular_file(path: str, max_bytes: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than `max_bytes`. The open never blocks (a FIFO
+    swapped in for the file while the scan runs is refused after fstat), and the read is bounded."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        size = os.path.getsize(path)
-        if size > options.max_bytes:
-            return ScanRow(path, OTHER, SKIPPED, message=f"{size} bytes, over --max-bytes {options.max_bytes}")
-        with open(path, "rb") as handle:
-            data = handle.read()
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(file_kind(info.st_mode))
+        if info.st_size > max_bytes:
+            return None
+        chunks, total = [], 0
+        while total <= max_bytes:
+            chunk = os.read(descriptor, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return None if total > max_bytes else b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def file_digest(path: str, max_bytes: int) -> str:
+    """SHA-256 of a regular file's content; "" when it is absent, not a regular file or too big."""
+    try:
+        data = read_regular_file(path, max_bytes)
+    except (OSError, NotRegularFile):
+        return ""
+    return "" if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _scan_regular(path: str, options: ScanOptions) -> Analysed:
+    try:
+        data = read_regular_file(path, options.max_bytes)
+    except NotRegularFile as exc:
+        return Analysed(ScanRow(path, SPECIAL, SKIPPED, message=f"{exc}, never read"))
     except OSError as exc:
-        return ScanRow(path, UNREADABLE, ERROR, message=f"cannot read: {exc.strerror or exc}")
+        return Analysed(ScanRow(path, UNREADABLE, ERROR, message=f"cannot read: {exc.strerror or exc}"))
+    if data is None:
+        return Analysed(ScanRow(path, OTHER, SKIPPED, message=f"over --max-bytes {options.max_bytes}"))
+    digest = hashlib.sha256(data).hexdigest()
     if looks_binary(data):
         try:
-            return _scan_weights(path)
+            return Analysed(_scan_weights(path), digest)
         except BlobcalcError as exc:
             if path.endswith((".caffemodel", ".caffemodel.h5", ".solverstate")):
-                return ScanRow(path, WEIGHTS, ERROR, message=str(exc))
-            return ScanRow(path, OTHER, SKIPPED, message="binary file that is not Caffe weights")
-    text = decode_text(data, path)
-    kind, parsed, first_error = _classify(text, path)
+                return Analysed(ScanRow(path, WEIGHTS, ERROR, message=str(exc)), digest)
+            return Analysed(ScanRow(path, OTHER, SKIPPED, message="binary file that is not Caffe weights"), digest)
     try:
-        if kind == NET:
-            assert isinstance(parsed, caffe_pb2.NetParameter)
-            return _scan_net(path, parsed, options)
-        if kind == SOLVER:
-            return _scan_solver(path, options)
+        text = decode_text(data, path)
     except BlobcalcError as exc:
-        return ScanRow(path, kind, ERROR, message=str(exc))
-    if first_error is not None:
-        return ScanRow(path, NET if _looks_like_net(text) else SOLVER, ERROR, message=str(first_error))
-    return ScanRow(path, OTHER, SKIPPED, message="not a net or solver (e.g. a label map or other text)")
-
-
-_NET_HINTS = ("layer {", "layers {", "layer{", "layers{", "input:", "input_dim", "input_shape")
-_SOLVER_HINTS = ("base_lr", "lr_policy", "max_iter", "solver_mode", "train_net", "test_iter")
-
-
-def _looks_like_net(text: str) -> bool:
-    return any(hint in text for hint in _NET_HINTS)
-
-
-def _classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
-    """(kind, parsed message, the net parse error to report when neither parse succeeds)."""
-    net_error: BlobcalcError | None = None
+        return Analysed(ScanRow(path, OTHER, SKIPPED, message=f"not a net or solver: {exc}"), digest)
+    kind, parsed, parse_error = classify(text, path)
     try:
-        net = caffe_pb2.NetParameter()
+        if kind == NET and parse_error is None:
+            assert isinstance(parsed, caffe_pb2.NetParameter)
+            row = _scan_net(path, parsed, options)
+            return Analysed(row, digest, _weights_dependency(path, options))
+        if kind == SOLVER and parse_error is None:
+            return _scan_solver(path, options, digest)
+    except BlobcalcError as exc:
+        return Analysed(ScanRow(path, kind, ERROR, message=str(exc)), digest)
+    if parse_error is not None:
+        return Analysed(ScanRow(path, kind, ERROR, message=str(parse_error)), digest)
+    return Analysed(ScanRow(path, OTHER, SKIPPED, message="not a net or solver (e.g. a label map or other text)"),
+                    digest)
+
+
+_NET_FIELDS = frozenset(caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name)
+_SOLVER_FIELDS = frozenset(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
+_SOLVER_NET_FIELDS = ("net", "train_net", "net_param", "train_net_param")
+# The first statement of protobuf text: comments and blank lines, then `name:` or `name {` (or `name <`).
+_FIRST_FIELD = re.compile(r"(?:\s|#[^\n]*)*([A-Za-z_][A-Za-z0-9_]*)\s*(?:#[^\n]*\s*)*[:{<]")
+
+
+def classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
+    """(kind, the parsed message, the parse error of a file that is a net or a solver but does not parse).
+
+    By parsing, never by words found in the text: a net is text that parses as a NetParameter with
+    layers; a solver parses as a SolverParameter that names its net (or sets base_lr). A file that parses
+    as neither is a broken net (or solver) only when its first statement is one of that message's fields,
+    which prose, tables and label maps never start with."""
+    net_error: BlobcalcError | None = None
+    net = caffe_pb2.NetParameter()
+    try:
         parse_message(text, path, net)
-        if net.layer or net.layers or net.input or net.name:
+        if net.layer or net.layers:
             return NET, net, None
     except BlobcalcError as exc:
         net_error = exc
+    solver_error: BlobcalcError | None = None
+    solver = caffe_pb2.SolverParameter()
     try:
-        solver = caffe_pb2.SolverParameter()
         parse_message(text, path, solver)
-        if any(solver.HasField(name) for name in ("net", "train_net", "net_param", "train_net_param", "base_lr")):
+        if any(solver.HasField(name) for name in (*_SOLVER_NET_FIELDS, "base_lr")):
             return SOLVER, solver, None
     except BlobcalcError as exc:
-        if any(hint in text for hint in _SOLVER_HINTS) and not any(hint in text for hint in _NET_HINTS):
-            return OTHER, None, exc
-    if net_error is not None and any(hint in text for hint in _NET_HINTS):
-        return OTHER, None, net_error
+        solver_error = exc
+    first = _FIRST_FIELD.match(text)
+    name = first.group(1) if first else ""
+    if net_error is not None and name in _NET_FIELDS and (solver_error is None or name not in _SOLVER_FIELDS):
+        return NET, None, net_error
+    if solver_error is not None and name in _SOLVER_FIELDS:
+        return SOLVER, None, solver_error
     return OTHER, None, None
 
 
@@ -265,16 +366,28 @@ def _unknown_message(analysis: object) -> str:
     return "; ".join(f"{layer.name} ({layer.type}): {layer.reason}" for layer in roots[:3])
 
 
-def _scan_solver(path: str, options: ScanOptions) -> ScanRow:
+def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
     from blobcalc.api import report
+    from blobcalc.solver import plan_solver
 
     result = report(solver=path, batch=options.batch)
     analysis, memory = result.analysis, result.memory
-    return ScanRow(path, SOLVER, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
-                   len(analysis.layers), analysis.param_count, 4 * analysis.param_count,
-                   memory.unique_blob_bytes, memory.training_total, memory.caffe_log_bytes,
-                   analysis.unsupported_types, _unknown_message(analysis),
-                   (f"solver {memory.solver.type}", *result.notices))
+    row = ScanRow(path, SOLVER, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
+                  len(analysis.layers), analysis.param_count, 4 * analysis.param_count,
+                  memory.unique_blob_bytes, memory.training_total, memory.caffe_log_bytes,
+                  analysis.unsupported_types, _unknown_message(analysis),
+                  (f"solver {memory.solver.type}", *result.notices))
+    # The row also depends on the net files the solver names (resolved as the analysis resolved them).
+    plan = plan_solver(path)
+    nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})
+    return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))
+
+
+def _weights_dependency(path: str, options: ScanOptions) -> tuple[tuple[str, str], ...]:
+    if not options.weights_pattern:
+        return ()
+    weights = weights_path_for(path, options.weights_pattern)
+    return ((weights, file_digest(weights, 1 << 62)),)
 
 
 def _scan_weights(path: str) -> ScanRow:
@@ -291,31 +404,3 @@ def _count(dims: Iterable[int]) -> int:
     for dim in dims:
         total *= dim
     return total
-
-
-def scan(candidates: Sequence[Candidate], options: ScanOptions, jobs: int = 1) -> Iterator[ScanRow]:
-    """Rows in the order of `candidates`; with jobs > 1 the files are analysed by worker processes."""
-    if jobs <= 1 or len(candidates) < 2:
-        for candidate in candidates:
-            yield scan_file(candidate, options)
-        return
-    _load_analysis_modules()  # once, before the workers fork, instead of once in every worker
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for start in range(0, len(candidates), _WINDOW):
-            window = candidates[start:start + _WINDOW]
-            # Largest first, so that no worker is left with a big net when the others are done;
-            # the rows still come out in the candidates' order.
-            order = sorted(range(len(window)), key=lambda i: -window[i].size)
-            futures = {i: pool.submit(scan_file, window[i], options) for i in order}
-            for i in range(len(window)):
-                yield futures.pop(i).result()
-
-
-_WINDOW = 2048  # files in flight at once: bounds the memory of pending results on huge trees
-
-
-def _load_analysis_modules() -> None:
-    from blobcalc import api, memory, weights  # noqa: F401
-    from blobcalc.shapes.registry import rule_for
-
-    rule_for("Input")  # loads the built-in rules and installed plugins

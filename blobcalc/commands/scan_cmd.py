@@ -1,23 +1,48 @@
-"""`blobcalc scan PATH...`: one row per file of whole trees of nets, in parallel, never stopping."""
+"""`blobcalc scan PATH...`: one row per file of whole trees of nets, in parallel, never stopping.
+
+The rows go to a temporary file beside --output, renamed over it at the end: an earlier output is never
+emptied by a scan that fails or is stopped. Ctrl-C or SIGTERM ends the scan early, but every path still
+gets its row (the files not analysed say so) and the output is written before exiting 130 or 143.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
+from types import FrameType
+from typing import Any, TextIO
 
 from blobcalc.commands import Command
 from blobcalc.errors import UsageError
 from blobcalc.report import scan_html
+from blobcalc.report.scan_progress import ScanProgress
 from blobcalc.report.scan_report import render_csv, render_json, render_jsonl_row, render_table, summary_text
-from blobcalc.scan import DEFAULT_MAX_BYTES, ERROR, ScanOptions, ScanRow, discover, in_shard, scan
+from blobcalc.scan import (
+    DEFAULT_MAX_BYTES,
+    ERROR,
+    SKIPPED,
+    UNSCANNED,
+    Candidate,
+    ScanOptions,
+    ScanRow,
+    discover,
+    in_shard,
+    scan_candidates,
+)
+from blobcalc.scan_walk import TEMP_PREFIX
+
+EXIT_SIGNAL_BASE = 128  # a shell's convention: 130 after Ctrl-C (SIGINT), 143 after SIGTERM
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (scanned recursively)")
     parser.add_argument("--format", choices=("table", "csv", "jsonl", "json", "html"), default="table",
                         help="html: one page linking each net's own report, written beside --output")
-    parser.add_argument("--output", "-o", help="write the rows here instead of standard output")
+    parser.add_argument("--output", "-o", help="write the rows here (replaced at the end) instead of standard "
+                                               "output; never read by the scan itself")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: the number of cores)")
     parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TEST")
@@ -31,8 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'{dir}/{stem}.caffemodel' (see also --pair-weights)")
     parser.add_argument("--pair-weights", action="store_true",
                         help="audit NAME.caffemodel beside each NAME.prototxt (same stem)")
+    parser.add_argument("--follow-links", action="store_true",
+                        help="follow every symlink, also out of the given folders (each folder is still "
+                             "scanned once); by default only links to files inside them are followed")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="result cache folder (default: blobcalc/scan in the user's cache folder)")
+    parser.add_argument("--no-cache", action="store_true", help="analyse every file, read and write no cache")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="analyse on a Dask cluster: tcp://HOST:8786, a scheduler file, or 'local[:N]' "
+                             "(needs pip install 'blobcalc[dask]')")
     parser.add_argument("--shard", metavar="K/N", help="process only the K-th of N stable parts of the files")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
 
 
 def _shard(text: str | None) -> tuple[int, int] | None:
@@ -47,26 +81,66 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     return index, total
 
 
+class ScanInterrupted(Exception):
+    """Ctrl-C or SIGTERM arrived: the scan stops and writes what it has."""
+
+    def __init__(self, signal_number: int) -> None:
+        self.signal_number = signal_number
+        super().__init__(signal.Signals(signal_number).name)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     shard = _shard(args.shard)
     if args.format == "html" and not args.output:
         raise UsageError("--format html needs --output: each net's report is written beside that file")
-    candidates = [c for c in discover(args.paths, args.glob) if in_shard(c.path, shard)]
+    own_output = _check_output(args.output, args.paths, args.format)
     pattern = args.weights_pattern or ("{dir}/{stem}.caffemodel" if args.pair_weights else "")
     options = ScanOptions(phase=args.phase, batch=args.batch, max_bytes=args.max_bytes, weights_pattern=pattern)
-    rows_iter: Iterator[ScanRow] = scan(candidates, options, jobs=args.jobs)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-    progress = _progress(len(candidates), args.no_progress)
-    rows: list[ScanRow] = []
-    try:
-        for row in rows_iter:
-            rows.append(row)
+    cache = None
+    if not args.no_cache:
+        from blobcalc.scan_cache import ScanCache
+
+        cache = ScanCache(args.cache)
+    with _interrupts() as interrupted, contextlib.ExitStack() as stack:
+        candidates = [c for c in discover(args.paths, args.glob, follow_links=args.follow_links, exclude=own_output)
+                      if in_shard(c.path, shard)]
+        dask = None
+        if args.dask:
+            from blobcalc.scan_dask import connect
+
+            dask = stack.enter_context(connect(args.dask))
+        out = stack.enter_context(_Output(args.output))
+        progress = None
+        if not args.no_progress and sys.stderr.isatty():
+            progress = ScanProgress(sys.stderr, len(candidates), sum(c.size for c in candidates))
+            stack.callback(progress.close)
+        finished: dict[str, ScanRow] = {}
+
+        def on_file(candidate: Candidate, row: ScanRow, cached: bool) -> None:
+            finished[candidate.path] = row
             if progress is not None:
-                progress.update(1)
+                progress.file_done(candidate.size, cached)
+
+        rows: list[ScanRow] = []
+        stopped_by: int | None = None
+        rows_iter = scan_candidates(candidates, options, jobs=args.jobs, cache=cache, dask=dask, on_file=on_file)
+        try:
+            for row in rows_iter:
+                rows.append(row)
+                if args.format == "jsonl":
+                    out.write(render_jsonl_row(row))  # streamed: shards concatenate into the full result
+        except (KeyboardInterrupt, ScanInterrupted) as exc:
+            stopped_by = exc.signal_number if isinstance(exc, ScanInterrupted) else signal.SIGINT
+            interrupted.stop()  # a second signal ends the process as usual
+            rows_iter.close()  # stops the workers at once
+            reason = f"not scanned: the scan was interrupted ({signal.Signals(stopped_by).name})"
+            rest = [finished.get(c.path) or ScanRow(c.path, UNSCANNED, SKIPPED, message=reason)
+                    for c in candidates[len(rows):]]
+            rows += rest
             if args.format == "jsonl":
-                out.write(render_jsonl_row(row))  # streamed: shards concatenate into the full result
+                out.write("".join(map(render_jsonl_row, rest)))
         if progress is not None:
             progress.close()
         if args.format == "table":
@@ -79,18 +153,101 @@ def run(args: argparse.Namespace) -> int:
             out.write(scan_html.write_reports(rows, args.output, options, jobs=args.jobs))
         if args.format in ("csv", "jsonl"):
             sys.stderr.write(summary_text(rows))  # the rows stay machine-readable
-    finally:
-        if out is not sys.stdout:
-            out.close()
+        if stopped_by is not None:
+            left = sum(1 for c in candidates if c.path not in finished)
+            sys.stderr.write(f"scan interrupted by {signal.Signals(stopped_by).name}: {left} of {len(candidates)} "
+                             "files were not analysed (their rows say so)\n")
+        out.commit()
+    if cache is not None and os.environ.get("BLOBCALC_SCAN_STATS"):
+        sys.stderr.write(f"cache: {cache.hits} reused, {cache.misses} analysed, {cache.stored} stored\n")
+    if stopped_by is not None:
+        return EXIT_SIGNAL_BASE + stopped_by
     return 1 if any(row.status == ERROR for row in rows) else 0
 
 
-def _progress(total: int, disabled: bool):  # type: ignore[no-untyped-def]
-    if disabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+def _check_output(output: str | None, paths: list[str], format_name: str) -> list[str]:
+    """The scan's own output (never read, never an input it would destroy)."""
+    if output is None:
+        return []
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output} is a folder: give a file name")
+    for path in paths:
+        if os.path.exists(output) and os.path.exists(path) and os.path.samefile(output, path):
+            raise UsageError(f"--output {output} is one of the paths to scan: it would be replaced by the rows")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {output}: the folder {folder} does not exist")
+    return [output, scan_html.reports_dir(output)] if format_name == "html" else [output]
 
-    return tqdm(total=total, unit="file", file=sys.stderr, leave=False)
+
+class _Output:
+    """Standard output, or a temporary file beside --output that commit() renames over it."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.temporary = ""
+        self.stream: TextIO = sys.stdout
+
+    def __enter__(self) -> _Output:
+        if self.path is None:
+            reconfigure = getattr(sys.stdout, "reconfigure", None)
+            if reconfigure is not None:  # file names that are not UTF-8 are written as their own bytes
+                with contextlib.suppress(ValueError, OSError):
+                    reconfigure(errors="surrogateescape")
+            return self
+        folder, name = os.path.split(os.path.abspath(self.path))
+        self.temporary = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{name}.tmp")
+        try:
+            descriptor = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as exc:
+            raise UsageError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from None
+        self.stream = open(descriptor, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        return self
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+
+    def commit(self) -> None:
+        if self.temporary:
+            self.stream.close()
+            os.replace(self.temporary, str(self.path))
+            self.temporary = ""
+        else:
+            self.stream.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.temporary:  # not committed: an error; the earlier output stays as it was
+            self.stream.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.temporary)
+
+
+class _Interrupts:
+    """SIGTERM raises ScanInterrupted (Ctrl-C raises KeyboardInterrupt as usual) until stop()."""
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+
+    def _handler(self, signal_number: int, frame: FrameType | None) -> None:
+        raise ScanInterrupted(signal_number)
+
+    def stop(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[_Interrupts]:
+    interrupts = _Interrupts()
+    try:
+        interrupts.previous = signal.signal(signal.SIGTERM, interrupts._handler)
+    except ValueError:  # not the main thread: signals stay as they are
+        interrupts.previous = None
+    try:
+        yield interrupts
+    finally:
+        interrupts.stop()
 
 
 COMMAND = Command("scan", add_arguments, run, "one row per file for whole directory trees of nets")

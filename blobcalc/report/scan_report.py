@@ -6,7 +6,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from blobcalc.scan import ScanRow
@@ -16,8 +16,12 @@ COLUMNS = ("path", "kind", "status", "era", "net_name", "layers", "params", "par
            "training_bytes", "caffe_log_bytes", "unknown_types", "audit", "message")
 
 
+_FIELDS = tuple(field.name for field in fields(ScanRow))
+
+
 def row_dict(row: ScanRow) -> dict[str, Any]:
-    data = asdict(row)
+    """The row as plain JSON-ready values (tuples as lists), every field in declaration order."""
+    data = {name: getattr(row, name) for name in _FIELDS}
     data["unknown_types"] = list(row.unknown_types)
     data["notes"] = list(row.notes)
     return data
