@@ -10,7 +10,7 @@ from typing import Any
 
 from blobcalc import caffe_pb2
 from blobcalc.compute import LayerCompute, net_compute
-from blobcalc.errors import BlobcalcError, GraphError, InputFileError, UsageError
+from blobcalc.errors import BlobcalcError, GraphError, InputFileError, ParseError, UsageError
 from blobcalc.forks import fork_fields_used
 from blobcalc.graph import NetGraph, build_graph
 from blobcalc.memory import DTYPE_BYTES
@@ -21,7 +21,7 @@ from blobcalc.plugins import load_rule_files
 from blobcalc.propagate import ShapeOptions, auto_top_count, propagate
 from blobcalc.result import NetAnalysis
 from blobcalc.shapes.registry import Shape, rule_for_layer
-from blobcalc.solver import NetSpec, plan_solver
+from blobcalc.solver import NetSpec, is_solver_text, plan_solver
 from blobcalc.upgrade import upgrade_net
 
 TEXT_SOURCE = "<text>"
@@ -60,10 +60,34 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str | None = None, l
         raise UsageError(f"batch must be a positive number, not {batch}")
     _check_rois(rois)
     load_rule_files(rules)
-    source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
-    return _with_notices(analyze_net_that_builds(net, source, phase=phase, level=level, stages=stages, batch=batch,
-                                                 input_shapes=input_shapes, top_shapes=top_shapes, rois=rois),
+    default_phase = "TEST"
+    try:
+        source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
+    except ParseError:
+        solver_file = solver_given_as_net(path_or_text)
+        if solver_file is None:
+            raise
+        # A solver where a net is expected: its train net, in TRAIN, with the state the solver gives it.
+        spec = plan_solver(solver_file).train_net
+        source, net, read_notices = _spec_net(spec, proto, allow_unknown_fields)
+        read_notices = (f"{solver_file} is a solver, not a net: analysed as --solver {solver_file}",
+                        f"train net: {spec.path} ({spec.resolution})", *read_notices)
+        level, stages, default_phase = spec.state.level, (*stages, *spec.state.stage), "TRAIN"
+    return _with_notices(analyze_net_that_builds(net, source, phase=phase, default_phase=default_phase, level=level,
+                                                 stages=stages, batch=batch, input_shapes=input_shapes,
+                                                 top_shapes=top_shapes, rois=rois),
                          read_notices)
+
+
+def solver_given_as_net(path_or_text: str | os.PathLike[str]) -> str | None:
+    """The path of a solver file given where a net was expected (it failed to parse as a net), or None."""
+    path = os.fspath(path_or_text)
+    if not os.path.isfile(path):
+        return None
+    try:
+        return path if is_solver_text(read_text(path, MAX_NET_BYTES)) else None
+    except BlobcalcError:
+        return None
 
 
 def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST", level: int = 0,
@@ -155,6 +179,16 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     test_analyses: list[NetAnalysis] = []
     stage_list = tuple(stages)
     load_rule_files(rules)
+    loaded = None
+    if path_or_text is not None:
+        try:
+            loaded = _load_net(path_or_text, proto, allow_unknown_fields)
+        except ParseError:
+            solver_file = solver_given_as_net(path_or_text)
+            if solver_file is None or solver is not None:
+                raise
+            solver, path_or_text = solver_file, None
+            notices.append(f"{solver_file} is a solver, not a net: analysed as --solver {solver_file}")
     if solver is not None:
         plan = plan_solver(solver)
         settings = plan.settings
@@ -174,8 +208,8 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
             test_analyses.append(analyze_net(test_net, test_source, phase="TEST", level=test_spec.state.level,
                                              stages=tuple(test_spec.state.stage), batch=batch,
                                              input_shapes=given_inputs, top_shapes=given_tops, rois=rois))
-    elif path_or_text is not None:
-        source, net, read_notices = _load_net(path_or_text, proto, allow_unknown_fields)
+    elif loaded is not None:
+        source, net, read_notices = loaded
         default_phase = "TEST"
     else:
         raise UsageError("give a net file, or --solver")

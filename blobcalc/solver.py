@@ -104,12 +104,16 @@ def settings_of(solver: caffe_pb2.SolverParameter, path: str) -> SolverSettings:
 
 def resolve_net_path(name: str, solver_path: str) -> tuple[str, str]:
     """Caffe opens a solver's net paths relative to the working directory; we try that first, then
-    the solver file's folder and its parents (a path written relative to a Caffe checkout)."""
+    the solver file's folder and its parents (a path written relative to a Caffe checkout), then the
+    file name beside the solver: a model zoo's solver says `net: "models/bvlc_googlenet/train_val.prototxt"`
+    and people download train_val.prototxt next to it (or as models__bvlc_googlenet__train_val.prototxt,
+    the path's folders joined by "__", as collections of downloaded files name them)."""
     if os.path.isabs(name) and os.path.exists(name):
         return name, "absolute path"
     if os.path.exists(name):
         return name, "relative to the working directory (as Caffe resolves it)"
-    folder = os.path.dirname(os.path.abspath(solver_path))
+    solver_folder = os.path.dirname(os.path.abspath(solver_path))
+    folder = solver_folder
     while True:
         candidate = os.path.join(folder, name)
         if os.path.exists(candidate):
@@ -118,8 +122,30 @@ def resolve_net_path(name: str, solver_path: str) -> tuple[str, str]:
         if parent == folder:
             break
         folder = parent
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+    if parts and ".." not in parts:
+        beside = os.path.join(os.path.dirname(solver_path), parts[-1])
+        if os.path.isfile(beside):
+            return beside, (f"by its file name beside the solver ('{name}' is not found relative to the working "
+                            "directory, where Caffe looks)")
+        flattened = os.path.join(os.path.dirname(solver_path), "__".join(parts))
+        if len(parts) > 1 and os.path.isfile(flattened):
+            return flattened, (f"beside the solver, the path's folders joined by '__' ('{name}' is not found "
+                               "relative to the working directory, where Caffe looks)")
     raise SolverError(solver_path, f"net file '{name}' not found relative to the working directory, the "
-                                   "solver's folder or any folder above it")
+                                   "solver's folder or any folder above it, nor by its file name beside the solver")
+
+
+def is_solver_text(text: str) -> bool:
+    """True when `text` parses as a SolverParameter that names a net or holds solver settings: a
+    solver file given where a net is expected (which NetParameter refuses: no field "test_iter")."""
+    solver = caffe_pb2.SolverParameter()
+    try:
+        parse_message(text, "<solver>", solver)
+    except BlobcalcError:
+        return False
+    return any(solver.HasField(field) for field in ("net", "net_param", "train_net", "train_net_param", "base_lr",
+                                                     "max_iter", "lr_policy")) or bool(solver.test_iter)
 
 
 def _state(phase: int, net_state: caffe_pb2.NetState | None,
