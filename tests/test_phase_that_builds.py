@@ -12,7 +12,7 @@ from blobcalc import analyze
 from blobcalc.api import report
 from blobcalc.cli import main
 from blobcalc.errors import GraphError
-from blobcalc.scan import ScanOptions, discover, scan
+from blobcalc.scan import ScanOptions, scan
 from tests.golden_support import CORPUS
 
 SSD_TRAIN = CORPUS / "chuanqi305__MobileNet-SSD/train.prototxt"
@@ -72,7 +72,7 @@ def test_report_graph_and_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_scan_rows_say_the_phase() -> None:
-    rows = list(scan(discover([str(SSD_TRAIN)]), ScanOptions()))
+    rows = list(scan([str(SSD_TRAIN)], ScanOptions()))
     assert [row.status for row in rows] == ["ok"]
     assert rows[0].notes[0] == NOTICE
     assert rows[0].training_bytes is not None

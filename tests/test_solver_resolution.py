@@ -11,7 +11,7 @@ import pytest
 from blobcalc import analyze
 from blobcalc.api import report
 from blobcalc.cli import main
-from blobcalc.scan import OK, SOLVER, ScanOptions, discover, scan
+from blobcalc.scan import OK, SOLVER, ScanOptions, scan
 from blobcalc.solver import SolverError, plan_solver
 from tests.golden_support import CORPUS
 
@@ -82,6 +82,6 @@ def test_a_net_that_fails_to_parse_is_not_taken_for_a_solver(tmp_path: Path,
 
 
 def test_scan_resolves_the_zoo_folder(zoo: Path) -> None:
-    rows = {Path(row.path).name: row for row in scan(discover([str(zoo)]), ScanOptions())}
+    rows = {Path(row.path).name: row for row in scan([str(zoo)], ScanOptions())}
     assert rows["solver.prototxt"].kind == SOLVER
     assert rows["solver.prototxt"].status == OK, rows["solver.prototxt"].message
