@@ -161,9 +161,12 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
            level: int = 0, stages: Iterable[str] = (), batch: int | None = None,
            input_shapes: Mapping[str, Shape] | None = None, top_shapes: Mapping[str, Shape] | None = None,
            solver: str | None = None, dtype: str = "float32", device: str = "gpu", proto: str | None = None,
-           allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None) -> NetReport:
+           allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None,
+           assume_loss: bool = True) -> NetReport:
     """Analyze a net (or a solver's train net) and compute its memory and compute report.
-    `proto`, `allow_unknown_fields` and `rules` are analyze()'s, for every net read.
+    `proto`, `allow_unknown_fields` and `rules` are analyze()'s, for every net read. `assume_loss`:
+    a TRAIN net without any loss weight (a deploy net) is trained with a loss on its outputs, as a user
+    would train it (MemoryReport.assumed_loss names them); False gives Caffe's literal answer, no backward.
 
     With `solver`, its type and regularization drive the solver-state figures; when no net is given,
     the solver's train net (TRAIN phase) is analysed and its test nets add their activations."""
@@ -218,12 +221,12 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
                                                      input_shapes=given_inputs, top_shapes=given_tops, rois=rois),
                              read_notices)
 
-    def at_batch(new_batch: int) -> NetAnalysis:
+    def at_batch(base: NetAnalysis, new_batch: int) -> NetAnalysis:
         # Explicit input shapes keep their other axes; the batch axis follows the request. The same
         # phase builds the same net, so only the shapes are propagated again, over the same graph.
         inputs = {name: (new_batch, *shape[1:]) if shape else shape for name, shape in given_inputs.items()}
         options = ShapeOptions(inputs, dict(given_tops), new_batch, rois)
-        return dataclasses.replace(analysis, layers=propagate(analysis.graph, PHASES[analysis.phase], options))
+        return dataclasses.replace(base, layers=propagate(base.graph, PHASES[base.phase], options))
 
     train_analysis = None
     if analysis.phase != "TRAIN" and not same_in_both_phases(net, analysis):
@@ -234,7 +237,7 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     # keeps what it needs, which for a legacy net is its upgraded copy).
     del net
     memory = build_memory_report(analysis, at_batch, train_analysis, dtype=dtype, device=device, solver=settings,
-                                 test_analyses=tuple(test_analyses))
+                                 test_analyses=tuple(test_analyses), assume_loss=assume_loss, requested_batch=batch)
     return NetReport(analysis, memory, net_compute(analysis), tuple(notices))
 
 

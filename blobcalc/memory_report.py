@@ -2,11 +2,14 @@
 solver's test nets), and the seed method beside them. Built from analyses; does no I/O itself."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from blobcalc import caffe_pb2
+from blobcalc.compute import net_compute
 from blobcalc.errors import BlobcalcError
+from blobcalc.graph import NetLayer
 from blobcalc.memory import (
     DTYPE_BYTES,
     NetMemory,
@@ -19,19 +22,36 @@ from blobcalc.memory import (
     unique_blob_bytes,
 )
 from blobcalc.result import NetAnalysis
+from blobcalc.shapes.registry import rule_for_layer
 from blobcalc.solver import SolverSettings
 
-# The analysed net again, in the same phase at another batch; and in the TRAIN phase.
-AtBatch = Callable[[int], NetAnalysis]
+# The analysed net (or its TRAIN analysis) again, over the same graph, at another batch; and the net
+# analysed in the TRAIN phase.
+AtBatch = Callable[[NetAnalysis, int], NetAnalysis]
 TrainAnalysis = Callable[[], NetAnalysis]
+
+# Layers whose Backward Caffe does not implement (or that compute no gradient), so no user puts a
+# loss on their tops: argmax_layer.hpp and accuracy_layer.hpp Backward_cpu are NOT_IMPLEMENTED.
+_NOT_TRAINABLE_OUTPUTS = frozenset({"ArgMax", "Accuracy", "Silence"})
+
+# The fields of the data layers whose `batch_size` is the first axis of every top (data_layer.cpp,
+# image_data_layer.cpp, window_data_layer.cpp, hdf5_data_layer.cpp, memory_data_layer.cpp).
+_BATCH_SIZE_FIELDS = ("data_param", "image_data_param", "window_data_param", "hdf5_data_param",
+                      "memory_data_param")
 
 
 @dataclass(frozen=True, slots=True)
 class MemoryReport:
+    """Each figure is for one net, phase and batch: the inference figures, `caffe_log_bytes`,
+    `unique_blob_bytes`, `peak` and `seed_inference` for the analysed net (`phase`, `batch`); the
+    training figures and `seed` for the TRAIN net (`training_batch`). A figure of a net with unknown
+    layers (`partial`, `training_partial`) holds the known layers only: a lower bound, never the answer."""
+
     dtype: str
     element_bytes: int
     device: str
-    batch: int | None  # the first dimension of the first input, the batch the figures are for
+    phase: str  # the phase of the analysed net
+    batch: int | None  # its batch: the first axis of its inputs, or a data layer's batch_size
     caffe_log_bytes: int  # Caffe's "Memory required for data" (always float32, in-place counted twice)
     unique_blob_bytes: int  # the activation data Caffe really allocates, at `dtype`
     inference: NetMemory
@@ -41,15 +61,40 @@ class MemoryReport:
     training_notes: tuple[str, ...]
     test_nets: tuple[NetMemory, ...]  # a solver's test nets: their activations add, parameters shared
     solver: SolverSettings
-    seed: SeedEstimate | None
+    seed: SeedEstimate | None  # the seed method's training figure, for the TRAIN net at training_batch
     seed_error: str
     notes: tuple[str, ...]
+    training_batch: int | None = None  # the batch of the TRAIN net
+    assumed_loss: tuple[str, ...] = ()  # blobs given `loss_weight: 1` because the TRAIN net has no loss
+    seed_inference: SeedEstimate | None = None  # the seed method for one image of the analysed net
+    forward_maccs_per_image: int | None = None  # the analysed net's forward MACCs at batch 1
+    per_image_partial: bool = False  # the batch-1 analysis has unknown layers
+
+    @property
+    def partial(self) -> bool:
+        """The analysed net's figures leave unknown layers out (they are lower bounds)."""
+        return self.inference.partial
+
+    @property
+    def training_partial(self) -> bool:
+        return self.training is not None and (self.training.partial or any(t.partial for t in self.test_nets))
 
     @property
     def training_total(self) -> int | None:
         if self.training is None:
             return None
         return self.training.totals.total + sum(test.totals.total for test in self.test_nets)
+
+    @property
+    def assumed_loss_text(self) -> str:
+        """One line: which loss the training figures assume, on which blobs; "" when none is assumed."""
+        if not self.assumed_loss:
+            return ""
+        blobs = ", ".join(f"'{name}'" for name in self.assumed_loss)
+        return (f"assumed loss: the TRAIN net has no loss weight, so training is figured as with "
+                f"`loss_weight: 1` on the output{'s' if len(self.assumed_loss) > 1 else ''} {blobs} (the blobs "
+                "nobody reads; any loss put there back-propagates the same way); --no-assumed-loss for Caffe's "
+                "literal answer (no backward pass at all)")
 
 
 def first_batch(analysis: NetAnalysis) -> int | None:
@@ -63,31 +108,95 @@ def first_batch(analysis: NetAnalysis) -> int | None:
     return None
 
 
+def net_batch(analysis: NetAnalysis, requested: int | None = None) -> int | None:
+    """The batch of the net: the first axis of its first input; when the data layer's tops are unknown
+    (their image size is in a database we never open), the batch it was asked for (--batch) or its
+    `batch_size`, which the file does state."""
+    found = first_batch(analysis)
+    if found is not None:
+        return found
+    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+        if result.bottoms or result.known:
+            continue
+        if requested is not None:
+            return requested
+        for field in _BATCH_SIZE_FIELDS:
+            if layer.param.HasField(field) and getattr(layer.param, field).HasField("batch_size"):
+                return int(getattr(layer.param, field).batch_size)
+    return None
+
+
+def with_assumed_loss(train: NetAnalysis) -> tuple[NetAnalysis, tuple[str, ...]]:
+    """The TRAIN net as a user would train it when no layer has a loss weight: `loss_weight: 1` on
+    every blob nobody reads (Caffe's Layer::SetLossWeights makes any top a loss), except the tops of
+    data layers and of layers without a Backward. Returns the net unchanged and () when it has a loss."""
+    if any(any(layer.loss_weights) for layer in train.layers):
+        return train, ()
+    outputs = set(train.output_blobs)
+    marked: set[str] = set()
+    layers = list(train.layers)
+    for index in range(len(layers) - 1, -1, -1):  # the last writer of a name holds its final version
+        result, layer = layers[index], train.graph.layers[index]
+        tops = [top in outputs and top not in marked and result.known for top in result.tops]
+        marked.update(result.tops)
+        if not any(tops) or not result.bottoms or result.type in _NOT_TRAINABLE_OUTPUTS or _is_source(layer):
+            continue
+        weights = tuple(1.0 if flag else 0.0 for flag in tops)
+        layers[index] = dataclasses.replace(result, loss_weights=weights)
+    blobs = tuple(top for layer in layers for top, weight in zip(layer.tops, layer.loss_weights, strict=False)
+                  if weight)
+    if not blobs:
+        return train, ()
+    return dataclasses.replace(train, layers=tuple(layers)), blobs
+
+
+def _is_source(layer: NetLayer) -> bool:
+    rule = rule_for_layer(layer.param)
+    return rule is not None and rule.source
+
+
+@dataclass(frozen=True, slots=True)
+class _Training:
+    memory: NetMemory | None
+    error: str
+    notes: tuple[str, ...]
+    batch: int | None
+    assumed_loss: tuple[str, ...]
+    seed: SeedEstimate | None
+    seed_error: str
+
+
 def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None = None,
                         *, dtype: str = "float32", device: str = "gpu", solver: SolverSettings | None = None,
-                        test_analyses: tuple[NetAnalysis, ...] = ()) -> MemoryReport:
+                        test_analyses: tuple[NetAnalysis, ...] = (), assume_loss: bool = True,
+                        requested_batch: int | None = None) -> MemoryReport:
     """`analysis` is the net as the user asked for it (its phase decides inference). Training uses
     `analysis` itself in the TRAIN phase; otherwise `train_analysis()`, the net re-analysed in the TRAIN
     phase, or, without it (a net whose TRAIN phase has the same layers and shapes, see
-    api.same_in_both_phases), `analysis` with its layers run in the TRAIN phase. Each re-analysis is
-    released as soon as its figures are taken."""
+    api.same_in_both_phases), `analysis` with its layers run in the TRAIN phase. `assume_loss`: a TRAIN
+    net without a loss weight is trained with one on its outputs (with_assumed_loss); False gives Caffe's
+    literal answer. `requested_batch` is --batch, the batch of data layers whose tops are unknown. Each
+    re-analysis is released as soon as its figures are taken."""
     element_bytes = DTYPE_BYTES[dtype]
     solver = solver or SolverSettings()
-    training, training_error, training_notes = _training(analysis, train_analysis, element_bytes, device, solver)
+    training = _training(analysis, at_batch, train_analysis, element_bytes, device, solver, assume_loss,
+                         requested_batch)
     tests = tuple(net_memory(test, training=False, element_bytes=element_bytes, device=device,
                              share_params=True) for test in test_analyses)
-    batch = first_batch(analysis)
-    seed, seed_error = _seed(analysis, at_batch, batch)
-    return MemoryReport(dtype, element_bytes, device, batch, caffe_memory_required_bytes(analysis),
+    batch = net_batch(analysis, requested_batch)
+    seed_inference, maccs, per_image_partial, per_image_error = _per_image(analysis, at_batch, batch)
+    return MemoryReport(dtype, element_bytes, device, analysis.phase, batch, caffe_memory_required_bytes(analysis),
                         unique_blob_bytes(analysis, element_bytes),
                         net_memory(analysis, training=False, element_bytes=element_bytes, device=device),
-                        inference_peak(analysis, element_bytes), training, training_error, training_notes, tests,
-                        solver, seed, seed_error, seed_notes(analysis))
+                        inference_peak(analysis, element_bytes), training.memory, training.error, training.notes,
+                        tests, solver, training.seed, training.seed_error or per_image_error, seed_notes(analysis),
+                        training.batch, training.assumed_loss, seed_inference, maccs, per_image_partial)
 
 
-def _training(analysis: NetAnalysis, train_analysis: TrainAnalysis | None, element_bytes: int, device: str,
-              solver: SolverSettings) -> tuple[NetMemory | None, str, tuple[str, ...]]:
-    """(training memory, why there is none, notes); a TRAIN re-analysis made here ends with this call."""
+def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None, element_bytes: int,
+              device: str, solver: SolverSettings, assume_loss: bool, requested_batch: int | None) -> _Training:
+    """The training figures of the TRAIN net and the seed method's for the same net and batch; a TRAIN
+    re-analysis made here ends with this call."""
     run_phase = None
     try:
         if analysis.phase == "TRAIN":
@@ -98,25 +207,42 @@ def _training(analysis: NetAnalysis, train_analysis: TrainAnalysis | None, eleme
             train, run_phase = analysis, caffe_pb2.TRAIN
         else:
             train = train_analysis()
-        training = net_memory(train, training=True, element_bytes=element_bytes, solver=solver, device=device,
+        trained, assumed = with_assumed_loss(train) if assume_loss else (train, ())
+        training = net_memory(trained, training=True, element_bytes=element_bytes, solver=solver, device=device,
                               run_phase=run_phase)
     except BlobcalcError as exc:
-        return None, f"the TRAIN phase of this net cannot be analysed: {exc}", ()
-    if not any(any(layer.loss_weights) for layer in train.layers):
-        return training, "", ("no layer of the TRAIN net has a loss weight, so Caffe runs no backward pass "
-                              "and allocates no activation gradients; analyse the train_val net (or add the "
-                              "loss layer) for the memory of real training",)
-    return training, "", ()
+        return _Training(None, f"the TRAIN phase of this net cannot be analysed: {exc}", (), None, (), None,
+                         "the TRAIN phase of this net cannot be analysed")
+    notes: tuple[str, ...] = ()
+    if not assumed and not any(any(layer.loss_weights) for layer in trained.layers):
+        notes = ("no layer of the TRAIN net has a loss weight, so Caffe runs no backward pass and allocates no "
+                 "activation gradients (Caffe's literal answer); without --no-assumed-loss a loss is assumed on "
+                 "the net's outputs",)
+    batch = net_batch(train, requested_batch)
+    seed, seed_error = None, ""
+    if batch is None:
+        seed_error = "the batch of the TRAIN net is unknown"
+    else:
+        try:
+            per_image = train if batch == 1 else at_batch(train, 1)
+            activations, inputs = seed_counts(per_image)
+            seed = SeedEstimate(activations, per_image.param_count, inputs, batch)
+        except BlobcalcError as exc:
+            seed_error = f"the TRAIN net cannot be analysed at batch 1: {exc}"
+    return _Training(training, "", notes, batch, assumed, seed, seed_error)
 
 
-def _seed(analysis: NetAnalysis, at_batch: AtBatch, batch: int | None) -> tuple[SeedEstimate | None, str]:
-    """The seed estimate and why there is none; the batch-1 analysis ends with this call."""
+def _per_image(analysis: NetAnalysis, at_batch: AtBatch,
+               batch: int | None) -> tuple[SeedEstimate | None, int | None, bool, str]:
+    """(the seed method for one image, forward MACCs per image, whether the batch-1 net is partial, why
+    there are none) of the analysed net; the batch-1 analysis ends with this call."""
     try:
-        per_image = analysis if batch == 1 else at_batch(1)
-        activations, inputs = seed_counts(per_image)
+        per_image = analysis if batch == 1 else at_batch(analysis, 1)
     except BlobcalcError as exc:
-        return None, f"the net cannot be analysed at batch 1: {exc}"
-    return SeedEstimate(activations, analysis.param_count, inputs, batch or 1), ""
+        return None, None, False, f"the net cannot be analysed at batch 1: {exc}"
+    activations, inputs = seed_counts(per_image)
+    maccs = sum(row.maccs for row in net_compute(per_image))
+    return SeedEstimate(activations, per_image.param_count, inputs, 1), maccs, per_image.partial, ""
 
 
 def seed_notes(analysis: NetAnalysis) -> tuple[str, ...]:

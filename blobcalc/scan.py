@@ -305,6 +305,8 @@ def classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
 def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> ScanRow:
     from blobcalc.api import analyze_net, analyze_net_that_builds, same_in_both_phases
     from blobcalc.memory import caffe_memory_required_bytes, net_memory, unique_blob_bytes
+    from blobcalc.memory_report import with_assumed_loss
+    from blobcalc.report.figures import exact
 
     # The scan's phase, or the other one when only that one builds (said in the row's notes).
     analysis = analyze_net_that_builds(net, path, default_phase=options.phase, batch=options.batch)
@@ -313,20 +315,32 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
     if analysis.fork_fields:
         notes.append(f"fork fields: {', '.join(analysis.fork_fields)}")
     training = None
+    training_partial = analysis.partial
     try:
+        run_phase = None
         if analysis.phase == "TRAIN":
-            training = net_memory(analysis, training=True).totals.total
+            train = analysis
         elif same_in_both_phases(net, analysis):
             # The same layers with the same shapes: only the phase they run in changes.
-            training = net_memory(analysis, training=True, run_phase=caffe_pb2.TRAIN).totals.total
+            train, run_phase = analysis, caffe_pb2.TRAIN
         else:
             train = analyze_net(net, path, phase="TRAIN", batch=options.batch)
-            training = net_memory(train, training=True).totals.total
+        # A net without a loss (a deploy net) is trained as a user would: a loss on its outputs.
+        train, assumed = with_assumed_loss(train)
+        if assumed:
+            notes.append(f"training assumes a loss on {', '.join(assumed)} (the net has none)")
+        training = net_memory(train, training=True, run_phase=run_phase).totals.total
+        training_partial = train.partial
     except BlobcalcError as exc:
         notes.append(f"no training estimate: {exc}")
-    return ScanRow(path, NET, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
-                   len(analysis.layers), analysis.param_count, 4 * analysis.param_count,
-                   unique_blob_bytes(analysis), training, caffe_memory_required_bytes(analysis),
+    partial = analysis.partial
+    if partial:
+        notes.append(f"partial: the known layers alone have {analysis.param_count:,} parameters")
+    return ScanRow(path, NET, PARTIAL if partial else OK, analysis.era, analysis.net_name,
+                   len(analysis.layers), exact(analysis.param_count, partial), exact(4 * analysis.param_count, partial),
+                   exact(unique_blob_bytes(analysis), partial),
+                   None if training is None else exact(training, training_partial),
+                   exact(caffe_memory_required_bytes(analysis), partial),
                    analysis.unsupported_types, _unknown_message(analysis), tuple(notes),
                    _audit_status(path, analysis, options.weights_pattern))
 
@@ -372,11 +386,18 @@ def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
 
     result = report(solver=path, batch=options.batch)
     analysis, memory = result.analysis, result.memory
-    row = ScanRow(path, SOLVER, PARTIAL if analysis.partial else OK, analysis.era, analysis.net_name,
-                  len(analysis.layers), analysis.param_count, 4 * analysis.param_count,
-                  memory.unique_blob_bytes, memory.training_total, memory.caffe_log_bytes,
-                  analysis.unsupported_types, _unknown_message(analysis),
-                  (f"solver {memory.solver.type}", *result.notices))
+    from blobcalc.report.figures import exact
+
+    partial = analysis.partial
+    training = memory.training_total
+    row = ScanRow(path, SOLVER, PARTIAL if partial else OK, analysis.era, analysis.net_name,
+                  len(analysis.layers), exact(analysis.param_count, partial), exact(4 * analysis.param_count, partial),
+                  exact(memory.unique_blob_bytes, partial),
+                  None if training is None else exact(training, memory.training_partial),
+                  exact(memory.caffe_log_bytes, partial), analysis.unsupported_types, _unknown_message(analysis),
+                  (f"solver {memory.solver.type}", *result.notices,
+                   *((f"training assumes a loss on {', '.join(memory.assumed_loss)} (the net has none)",)
+                     if memory.assumed_loss else ())))
     # The row also depends on the net files the solver names (resolved as the analysis resolved them).
     plan = plan_solver(path)
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})

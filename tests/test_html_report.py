@@ -123,7 +123,8 @@ def test_summary_figures(lenet: NetReport) -> None:
     page = html_report.render(lenet, unit="KiB")
     memory = lenet.memory
     for figure in (f"{lenet.analysis.param_count:,}", f"{memory.caffe_log_bytes:,} B", "Memory required for data",
-                   "unique blob data", "inference peak", "training memory", "solver", "seed method", "batch"):
+                   "unique blob data", "freed after its last reader", "training (TRAIN net, batch", "solver",
+                   "seed method", "batch"):
         assert figure in page
     assert "SGD (default: no --solver)" in page
     assert " KiB" in page and " MiB" not in page
@@ -220,7 +221,7 @@ def test_report_command(tmp_path: Path) -> None:
     page = output.read_text(encoding="utf-8")
     assert "<h1>LeNetExample</h1>" in page and "as float16" in page and "CPU code path" in page
     assert report(str(LENET), phase="TRAIN", batch=8).memory.batch == 8
-    assert "batch</th><td>8</td>" in page
+    assert "batch</th><td>batch 8 (TRAIN net); batch 8 (TRAIN net)</td>" in page
     assert external_references(page) == []
     if shutil.which("dot"):
         assert '<div class="graph" id="graph"><svg' in page

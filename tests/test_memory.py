@@ -10,7 +10,7 @@ import pytest
 from blobcalc import analyze
 from blobcalc.api import report
 from blobcalc.cli import main
-from blobcalc.fit import largest_batch
+from blobcalc.fit import LIMIT_MEMORY, Trial, largest_batch
 from blobcalc.memory import SeedEstimate, net_memory, seed_counts
 from blobcalc.report.json_report import as_dict
 from blobcalc.result import NetAnalysis
@@ -171,14 +171,14 @@ def test_fit_is_verified_at_the_answer_and_the_next_batch(tmp_path: Path, train:
         return total
 
     budget = 2_000_000
-    fit = largest_batch(estimate, budget)
-    assert fit.batch > 1
+    fit = largest_batch(lambda batch: Trial(batch, estimate(batch)), budget)
+    assert fit.batch > 1 and fit.limit == LIMIT_MEMORY
     assert estimate(fit.batch) <= budget < estimate(fit.batch + 1)
     # A 100,000-element top that does not grow with the batch: extrapolating from batch 1 is wrong.
     assert estimate(2) - estimate(1) != estimate(1)
     args = ["fit", str(net), "--memory", str(budget)] + (["--train"] if train else [])
     assert main(args) == 0
-    assert f"within 1.91 MiB: {fit.batch}\n" in capsys.readouterr().out
+    assert f"within 1.91 MiB: {fit.batch}, limited by memory\n" in capsys.readouterr().out
 
 
 def test_fit_reports_when_nothing_fits(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from blobcalc.api import NetReport
 from blobcalc.drawing import FAMILY_COLOURS, result_family, svg_for_inlining
 from blobcalc.memory import MemoryTotals
-from blobcalc.report.rows import LayerRow, layer_rows, shapes_text, totals
-from blobcalc.report.summary import notice_lines
+from blobcalc.report.figures import UNKNOWN_TEXT, batch_text
+from blobcalc.report.rows import LayerRow, layer_rows, shapes_text
+from blobcalc.report.summary import notice_lines, summary_items
 from blobcalc.units import UNIT_BYTES, format_bytes
 
 # default-src 'none': the page can load nothing from anywhere; only its own inline style and script
@@ -164,51 +165,20 @@ def _family(row: LayerRow, report: NetReport) -> str:
 
 
 def _summary(report: NetReport, unit: str) -> list[str]:
-    analysis, memory = report.analysis, report.memory
-    total = totals(analysis)
-    partial = " (partial: unknown layers are left out)" if total.partial else ""
+    memory = report.memory
     rows: list[tuple[str, str]] = []
 
     def add(label: str, value: str, notes: Sequence[str] = ()) -> None:
         items = "".join(f"<li>{escape(note)}</li>" for note in notes)
         rows.append((escape(label), escape(value) + (f"<ul>{items}</ul>" if items else "")))
 
-    add("parameters", f"{total.param_count:,} ({format_bytes(total.param_count * memory.element_bytes, unit)} as "
-        f"{memory.dtype}){partial}")
-    add("Caffe's log figure", f"\"Memory required for data\": {format_bytes(memory.caffe_log_bytes, unit)} "
-        f"({memory.caffe_log_bytes:,} B; float32, in-place tops counted again){partial}")
-    add("unique blob data", f"{format_bytes(memory.unique_blob_bytes, unit)}: the activation data Caffe really "
-        "allocates (in-place, Split, Flatten and Reshape tops share their bottom's)")
-    add("batch", str(memory.batch) if memory.batch is not None else "unknown")
-    inference = _components(memory.inference.totals, False)
-    add("inference memory", f"{format_bytes(memory.inference.totals.total, unit)} ({analysis.phase} net, "
-        f"{memory.dtype}) = {_components_text(inference, unit)}")
-    add("inference peak", f"{format_bytes(memory.peak.peak_bytes, unit)} with each blob freed after its last "
-        f"reader (peak during layer '{memory.peak.peak_layer}')")
     solver = memory.solver
+    add("batch", f"{batch_text(memory.batch)} ({memory.phase} net); {batch_text(memory.training_batch)} (TRAIN net)")
     add("solver", f"{solver.type}{' from ' + solver.source if solver.source else ' (default: no --solver)'}, "
         f"{solver.regularization_type} regularization, {memory.device.upper()} code path")
-    if memory.training is not None:
-        training = _components(memory.training.totals, True)
-        tests = ""
-        if memory.test_nets:
-            tests = f" + test nets {format_bytes(sum(t.totals.total for t in memory.test_nets), unit)}"
-        add("training memory", f"{format_bytes(memory.training_total or 0, unit)} (TRAIN net) = "
-            f"{_components_text(training, unit)}{tests}", memory.training_notes)
-    else:
-        add("training memory", f"not available: {memory.training_error}")
-    seed = memory.seed
-    if seed is not None:
-        add("seed method", f"training {format_bytes(seed.training_bytes, unit)} = activations "
-            f"{format_bytes(seed.activation_bytes_per_image, unit)}/image × {seed.batch} + parameters ×3 "
-            f"{format_bytes(seed.param_bytes, unit)} + input {format_bytes(seed.misc_bytes, unit)}; inference "
-            f"{format_bytes(seed.inference_bytes, unit)} (one image)", [f"seed vs Caffe: {n}" for n in memory.notes])
-    else:
-        add("seed method", f"not available: {memory.seed_error}")
-    maccs = sum(row.maccs for row in report.compute)
-    unmodelled = [row.name for row in report.compute if not row.modelled]
-    add("compute", f"{maccs:,} forward MACCs ({2 * maccs:,} FLOPs; 1 MACC = 2 FLOPs)",
-        [f"compute not modelled for: {', '.join(unmodelled)}"] if unmodelled else ())
+    # The same figures, labels and partial marks as the table and Markdown formats.
+    for item in summary_items(report, unit):
+        add(item.label, item.value, item.notes)
     out = ['<table class="summary" id="summary">']
     out += [f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows]
     out.append("</table>")
@@ -240,13 +210,15 @@ def _layer_table(report: NetReport, rows: Sequence[LayerRow], unit: str) -> list
         row_class = f' class="{" ".join(classes)}"' if classes else ""
         training = row.training.total if row.training is not None else None
 
-        def number(value: int | None, text: str | None = None) -> str:
+        def number(value: int | None, text: str | None = None, known: bool = layer.known) -> str:
             if value is None:
                 return '<td class="num" data-sort="">-</td>'
+            if not known and value == 0:  # a layer of unknown shapes: unknown, not 0
+                return f'<td class="num" data-sort="">{UNKNOWN_TEXT}</td>'
             return f'<td class="num" data-sort="{value}">{escape(text if text is not None else f"{value:,}")}</td>'
 
         cells = [
-            number(layer.index, str(layer.index)),
+            number(layer.index, str(layer.index), True),
             f"<td>{escape(layer.name)}</td>",
             f'<td><span class="swatch" style="background:{FAMILY_COLOURS[family]}" title="{escape(family)}">'
             f"</span>{escape(kind)}</td>",
@@ -343,11 +315,12 @@ def components_chart(report: NetReport, unit: str) -> list[str]:
         training = _components(memory.training.totals, True)
         if memory.test_nets:
             training.append(Segment("test nets", sum(t.totals.total for t in memory.test_nets)))
-        bars.append(("training (Caffe)", training))
-    bars.append(("inference (Caffe)", _components(memory.inference.totals, False)))
+        bars.append(("training (Caffe)" + (" at least" if memory.training_partial else ""), training))
+    bars.append(("inference (Caffe)" + (" at least" if memory.partial else ""),
+                 _components(memory.inference.totals, False)))
     seed = _seed_segments(report)
     if seed is not None:
-        bars.append(("training (seed method)", seed))
+        bars.append(("training (seed method)" + (" at least" if memory.training_partial else ""), seed))
     label_width, bar_height, gap, value_width = 170, 26, 14, 110
     plot_width = CHART_WIDTH - label_width - value_width
     height = len(bars) * (bar_height + gap) + gap

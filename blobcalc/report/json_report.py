@@ -12,7 +12,9 @@ from dataclasses import asdict
 from typing import Any, TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.compute import LayerCompute
 from blobcalc.memory import LayerMemory, NetMemory
+from blobcalc.report.figures import exact
 from blobcalc.report.rows import totals
 from blobcalc.report.streaming import write_pieces
 from blobcalc.result import NetAnalysis
@@ -41,9 +43,9 @@ def _layer_entries(analysis: NetAnalysis) -> Iterator[dict[str, Any]]:
             "loss_weights": list(layer.loss_weights),
             "auto_split": layer.auto_split,
             "status": layer.status,
-            "output_elements": layer.output_elements,
-            "output_bytes": 4 * layer.output_elements,
-            "param_count": layer.param_count,
+            "output_elements": exact(layer.output_elements, not layer.known),
+            "output_bytes": exact(4 * layer.output_elements, not layer.known),
+            "param_count": exact(layer.param_count, not layer.known and not layer.param_count),
         }
         for key, value in (("reason", layer.reason), ("replaced_type", layer.replaced_type),
                            ("notes", list(layer.notes)), ("python_layer", layer.python_layer)):
@@ -65,10 +67,13 @@ def _analysis_document(analysis: NetAnalysis) -> dict[str, Any]:
         "input_blobs": list(analysis.input_blobs),
         "output_blobs": list(analysis.output_blobs),
         "layers": _layer_entries(analysis),
-        "param_count": total.param_count,
-        "output_elements": total.output_elements,
-        "caffe_memory_required_bytes": total.caffe_memory_required_bytes,
+        "param_count": exact(total.param_count, total.partial),
+        "output_elements": exact(total.output_elements, total.partial),
+        "caffe_memory_required_bytes": exact(total.caffe_memory_required_bytes, total.partial),
         "partial": total.partial,
+        # A partial net's figures are null; the known layers' sums are lower bounds.
+        "known_part": _known_part({"param_count": total.param_count, "output_elements": total.output_elements,
+                                   "caffe_memory_required_bytes": total.caffe_memory_required_bytes}, total.partial),
         "unsupported_types": list(analysis.unsupported_types),
         "unknown_layers": [layer.name for layer in analysis.unknown_layers],
         "fork_types": dict(analysis.fork_types),
@@ -77,18 +82,35 @@ def _analysis_document(analysis: NetAnalysis) -> dict[str, Any]:
     }
 
 
-def _layer_memory(row: LayerMemory, element_bytes: int) -> dict[str, Any]:
-    return {"index": row.index, "name": row.name, "type": row.type,
-            "activation_data": row.activation_data, "activation_diff": row.activation_diff,
-            "param_data": row.param_data, "param_diff": row.param_diff, "solver_state": row.solver_state,
-            "buffers": [{"name": b.name, "elements": b.elements, "bytes": b.bytes(element_bytes)}
-                        for b in row.buffers],
-            "buffer_bytes": row.buffer_bytes, "total": row.total}
+def _known_part(figures: dict[str, int], partial: bool) -> dict[str, int] | None:
+    """The lower bounds of a partial net's figures (None for a net whose figures are exact)."""
+    return figures if partial else None
 
 
-def _net_memory(memory: NetMemory) -> dict[str, Any]:
-    return {"totals": {**asdict(memory.totals), "total": memory.totals.total}, "partial": memory.partial,
-            "layers": (_layer_memory(row, memory.element_bytes) for row in memory.rows)}
+def _layer_memory(row: LayerMemory, element_bytes: int, unknown: bool) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "activation_data": row.activation_data, "activation_diff": row.activation_diff,
+        "param_data": row.param_data, "param_diff": row.param_diff, "solver_state": row.solver_state,
+        "buffers": [{"name": b.name, "elements": b.elements, "bytes": b.bytes(element_bytes)} for b in row.buffers],
+        "buffer_bytes": row.buffer_bytes, "total": row.total}
+    if unknown:  # a layer of unknown shapes: its figures are unknown, not 0
+        figures = {key: None for key in figures}
+    return {"index": row.index, "name": row.name, "type": row.type, **figures}
+
+
+def _net_memory(memory: NetMemory, unknown: set[int]) -> dict[str, Any]:
+    figures = {**asdict(memory.totals), "total": memory.totals.total}
+    return {"totals": {key: exact(value, memory.partial) for key, value in figures.items()},
+            "partial": memory.partial, "known_part": _known_part(figures, memory.partial),
+            "layers": (_layer_memory(row, memory.element_bytes, row.index in unknown) for row in memory.rows)}
+
+
+def _compute_row(row: LayerCompute, unknown: bool) -> dict[str, Any]:
+    entry = asdict(row)
+    if unknown:  # the compute of a layer of unknown shapes is unknown, not 0
+        entry.update({key: None for key in ("maccs", "comparisons", "additions", "divisions", "exponentials",
+                                            "backward_maccs")})
+    return entry
 
 
 def as_dict(report: NetReport) -> dict[str, Any]:
@@ -98,40 +120,70 @@ def as_dict(report: NetReport) -> dict[str, Any]:
 def _document(report: NetReport) -> dict[str, Any]:
     """as_dict with its per-layer lists left as iterators (see _materialized)."""
     memory = report.memory
-    seed = memory.seed
-    result = _analysis_document(report.analysis)
+    seed, seed_inference = memory.seed, memory.seed_inference
+    analysis = report.analysis
+    partial, train_partial = memory.partial, memory.training_partial
+    unknown = {layer.index for layer in analysis.unknown_layers}
+    result = _analysis_document(analysis)
     result["memory"] = {
         "dtype": memory.dtype,
         "element_bytes": memory.element_bytes,
         "device": memory.device,
+        # Every figure below is for the analysed net (`phase`, `batch`), except training and the seed
+        # method's training figure, which are for the TRAIN net at `training_batch`.
+        "phase": memory.phase,
         "batch": memory.batch,
-        "caffe_log_bytes": memory.caffe_log_bytes,
-        "unique_blob_bytes": memory.unique_blob_bytes,
-        "inference": {**_net_memory(memory.inference),
-                      "peak_with_freeing": {"bytes": memory.peak.peak_bytes,
+        "training_batch": memory.training_batch,
+        "partial": partial,
+        "training_partial": train_partial,
+        "caffe_log_bytes": exact(memory.caffe_log_bytes, partial),
+        "unique_blob_bytes": exact(memory.unique_blob_bytes, partial),
+        "known_part": _known_part({"caffe_log_bytes": memory.caffe_log_bytes,
+                                   "unique_blob_bytes": memory.unique_blob_bytes,
+                                   "peak_with_freeing": memory.peak.peak_bytes}, partial),
+        "inference": {**_net_memory(memory.inference, unknown),
+                      "peak_with_freeing": {"bytes": exact(memory.peak.peak_bytes, partial),
                                             "during_layer": memory.peak.peak_layer}},
         "training": None if memory.training is None else {
-            **_net_memory(memory.training),
+            **_net_memory(memory.training, unknown if analysis.phase == "TRAIN" else set()),
             "solver": {"type": memory.solver.type,
                        "regularization_type": memory.solver.regularization_type,
                        "weight_decay": memory.solver.weight_decay, "source": memory.solver.source},
-            "test_nets": [_net_memory(test) for test in memory.test_nets],
-            "total_with_test_nets": memory.training_total},
+            "test_nets": [_net_memory(test, set()) for test in memory.test_nets],
+            "total_with_test_nets": exact(memory.training_total or 0, train_partial)},
         "training_error": memory.training_error,
         "training_notes": list(memory.training_notes),
+        # Blobs given `loss_weight: 1` because the TRAIN net has no loss (empty: none assumed).
+        "assumed_loss": list(memory.assumed_loss),
+        "assumed_loss_note": memory.assumed_loss_text,
         "seed": None if seed is None else {
-            "activations_per_image": seed.activations_per_image, "params": seed.params,
-            "input_elements_per_image": seed.input_elements_per_image, "batch": seed.batch,
-            "activation_bytes_per_image": seed.activation_bytes_per_image, "param_bytes": seed.param_bytes,
-            "misc_bytes": seed.misc_bytes, "training_bytes": seed.training_bytes,
-            "inference_bytes": seed.inference_bytes},
+            "phase": "TRAIN", "batch": seed.batch, "partial": train_partial,
+            "activations_per_image": exact(seed.activations_per_image, train_partial),
+            "params": exact(seed.params, train_partial),
+            "input_elements_per_image": exact(seed.input_elements_per_image, train_partial),
+            "activation_bytes_per_image": exact(seed.activation_bytes_per_image, train_partial),
+            "param_bytes": exact(seed.param_bytes, train_partial),
+            "misc_bytes": exact(seed.misc_bytes, train_partial),
+            "training_bytes": exact(seed.training_bytes, train_partial),
+            "known_part": _known_part({"training_bytes": seed.training_bytes}, train_partial),
+            # One image of the analysed net (the document's inference rule).
+            "inference_bytes": None if seed_inference is None else exact(
+                seed_inference.inference_bytes, memory.per_image_partial),
+            "inference_phase": memory.phase},
         "seed_error": memory.seed_error,
         "seed_notes": list(memory.notes),
     }
+    maccs = sum(row.maccs for row in report.compute)
     result["compute"] = {
-        "forward_maccs": sum(row.maccs for row in report.compute),
+        "phase": memory.phase,
+        "batch": memory.batch,
+        "partial": partial,
+        "forward_maccs": exact(maccs, partial),
+        "forward_maccs_per_image": None if memory.forward_maccs_per_image is None else exact(
+            memory.forward_maccs_per_image, memory.per_image_partial),
+        "known_part": _known_part({"forward_maccs": maccs}, partial),
         "unmodelled_layers": [row.name for row in report.compute if not row.modelled],
-        "layers": (asdict(row) for row in report.compute),
+        "layers": (_compute_row(row, row.index in unknown) for row in report.compute),
     }
     result["report_notices"] = list(report.notices)
     return result

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from blobcalc.scan import ScanRow
+from blobcalc.scan import PARTIAL, ScanRow
 from blobcalc.units import human_bytes
 
 COLUMNS = ("path", "kind", "status", "era", "net_name", "layers", "params", "param_bytes", "activation_bytes",
@@ -53,10 +53,11 @@ def render_table(rows: Sequence[ScanRow]) -> str:
     for row in rows:
         detail = row.path + (f"  [weights: {row.audit}]" if row.audit else "") + (
             f"  — {row.message}" if row.message else "")
+        none = "?" if row.status == PARTIAL else "-"  # a partial net's figures are unknown, not absent
         lines.append([row.status, row.kind, row.era or "-", "-" if row.layers is None else str(row.layers),
-                      "-" if row.params is None else f"{row.params:,}",
-                      "-" if row.activation_bytes is None else human_bytes(row.activation_bytes),
-                      "-" if row.training_bytes is None else human_bytes(row.training_bytes), detail])
+                      none if row.params is None else f"{row.params:,}",
+                      none if row.activation_bytes is None else human_bytes(row.activation_bytes),
+                      none if row.training_bytes is None else human_bytes(row.training_bytes), detail])
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     widths[-1] = len(headers[-1])  # the last column is free text: no padding
     right = {3, 4, 5, 6}

@@ -1,13 +1,27 @@
-"""The summary lines under the per-layer table, shared by the table and Markdown formats."""
+"""The summary figures under the per-layer table, shared by the table, Markdown and HTML formats. Each
+figure names the net, phase and batch it is for; a figure of a net with unknown layers says so and is a
+lower bound ("at least") or unknown ("?"), never 0 (report/figures.py)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from blobcalc.api import NetReport
 from blobcalc.memory import MemoryTotals
+from blobcalc.report.figures import batch_text, bytes_text, count_text
 from blobcalc.report.rows import totals
 from blobcalc.units import format_bytes
 
 
-def _components(t: MemoryTotals, unit: str, training: bool) -> str:
+@dataclass(frozen=True, slots=True)
+class SummaryItem:
+    label: str
+    value: str
+    notes: tuple[str, ...] = ()
+
+
+def _components(t: MemoryTotals, unit: str, training: bool, partial: bool) -> str:
+    if partial and not t.total:
+        return ""
     parts = [f"activations {format_bytes(t.activation_data, unit)}"]
     if training:
         parts.append(f"activation gradients {format_bytes(t.activation_diff, unit)}")
@@ -16,51 +30,117 @@ def _components(t: MemoryTotals, unit: str, training: bool) -> str:
         parts += [f"parameter gradients {format_bytes(t.param_diff, unit)}",
                   f"solver state {format_bytes(t.solver_state, unit)}"]
     parts.append(f"layer buffers {format_bytes(t.buffers, unit)}")
-    return " + ".join(parts)
+    return (" = known layers only: " if partial else " = ") + " + ".join(parts)
+
+
+def unknown_text(report: NetReport) -> str:
+    """How many layers are unknown and why the first is: "" when every layer is known."""
+    analysis = report.analysis
+    unknown = analysis.unknown_layers
+    if not unknown:
+        return ""
+    first = unknown[0]
+    return (f"{len(unknown)} of {len(analysis.layers)} layers unknown, from '{first.name}' ({first.type}): "
+            f"{first.reason}")
+
+
+def partial_text(report: NetReport) -> str:
+    """The mark every partial figure carries."""
+    unknown = report.analysis.unknown_layers
+    if not unknown:
+        return ""
+    return f"  (partial: {len(unknown)} of {len(report.analysis.layers)} layers unknown, left out)"
+
+
+def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
+    analysis, memory = report.analysis, report.memory
+    total = totals(analysis)
+    partial = total.partial
+    mark = partial_text(report)
+    net = f"{analysis.phase} net, {batch_text(memory.batch)}"
+    items = [
+        SummaryItem("parameters", f"{count_text(total.param_count, partial)} "
+                    f"({bytes_text(total.param_count * memory.element_bytes, partial, unit)} as {memory.dtype}){mark}"),
+        SummaryItem(f"Caffe's log, \"Memory required for data\" ({net})",
+                    f"{bytes_text(memory.caffe_log_bytes, partial, unit)}"
+                    f"{'' if partial else f' ({memory.caffe_log_bytes:,} B'}"
+                    f"{'' if partial else '; float32, counts in-place tops again)'}{mark}"),
+        SummaryItem(f"unique blob data Caffe really allocates ({net})",
+                    f"{bytes_text(memory.unique_blob_bytes, partial, unit)}{mark}"),
+        SummaryItem(f"inference ({net}, {memory.dtype})",
+                    f"{bytes_text(memory.inference.totals.total, partial, unit)}"
+                    f"{_components(memory.inference.totals, unit, False, partial)}{mark}"),
+        SummaryItem(f"inference with each blob freed after its last reader ({net})",
+                    f"{bytes_text(memory.peak.peak_bytes, partial, unit)}"
+                    f"{f' (peak during {memory.peak.peak_layer!r})' if memory.peak.peak_layer else ''}{mark}"),
+    ]
+    train_net = f"TRAIN net, {batch_text(memory.training_batch)}"
+    if memory.training is not None:
+        solver = memory.solver
+        train_partial = memory.training_partial
+        train_mark = mark if partial else partial_text(report) if train_partial else ""
+        if train_partial and not train_mark:
+            train_mark = "  (partial: unknown layers of the TRAIN net left out)"
+        tests = (f" + test nets {format_bytes(sum(t.totals.total for t in memory.test_nets), unit)}"
+                 if memory.test_nets else "")
+        notes = ((memory.assumed_loss_text,) if memory.assumed_loss else ()) + memory.training_notes
+        items.append(SummaryItem(
+            f"training ({train_net}, {solver.type} solver{' from ' + solver.source if solver.source else ''}, "
+            f"{memory.device.upper()})",
+            f"{bytes_text(memory.training_total or 0, train_partial, unit)}"
+            f"{_components(memory.training.totals, unit, True, train_partial)}{tests}{train_mark}", notes))
+    else:
+        items.append(SummaryItem(f"training ({train_net})", f"not available: {memory.training_error}"))
+    items.append(_seed_item(report, unit))
+    items.append(_compute_item(report, mark))
+    return items
+
+
+def _seed_item(report: NetReport, unit: str) -> SummaryItem:
+    """The seed method beside Caffe's figures, on the same nets, phases and batches: training for the
+    TRAIN net at its batch, inference for one image of the analysed net."""
+    analysis, memory = report.analysis, report.memory
+    seed, seed_inference = memory.seed, memory.seed_inference
+    label = f"seed method (the source document's rule; TRAIN net, {batch_text(memory.training_batch)})"
+    if seed is None:
+        return SummaryItem(label, f"not available: {memory.seed_error}")
+    partial = memory.training_partial
+    value = (f"training {bytes_text(seed.training_bytes, partial, unit)} = activations "
+             f"{bytes_text(seed.activation_bytes_per_image, partial, unit)}/image x {seed.batch} + parameters x3 "
+             f"{bytes_text(seed.param_bytes, partial, unit)} + input {bytes_text(seed.misc_bytes, partial, unit)}")
+    if seed_inference is not None:
+        value += (f"; inference ({analysis.phase} net, one image) "
+                  f"{bytes_text(seed_inference.inference_bytes, memory.per_image_partial, unit)}")
+    if partial or memory.per_image_partial:
+        value += "  (partial: unknown layers left out)"
+    return SummaryItem(label, value, tuple(f"seed vs Caffe: {note}" for note in memory.notes))
+
+
+def _compute_item(report: NetReport, mark: str) -> SummaryItem:
+    analysis, memory = report.analysis, report.memory
+    maccs = sum(row.maccs for row in report.compute)
+    partial = analysis.partial
+    per_image = ""
+    if memory.forward_maccs_per_image is not None and memory.batch != 1:
+        per_image = f", {count_text(memory.forward_maccs_per_image, memory.per_image_partial)} per image"
+    unmodelled = [row.name for row in report.compute if not row.modelled and row.index not in _unknown(report)]
+    notes = ((f"compute not modelled for: {', '.join(unmodelled[:8])}{' …' if len(unmodelled) > 8 else ''}",)
+             if unmodelled else ())
+    return SummaryItem(f"compute ({analysis.phase} net, {batch_text(memory.batch)})",
+                       f"{count_text(maccs, partial)} forward MACCs per batch{per_image} "
+                       f"(FLOPs = 2 x MACCs){mark}", notes)
+
+
+def _unknown(report: NetReport) -> set[int]:
+    return {layer.index for layer in report.analysis.unknown_layers}
 
 
 def summary_lines(report: NetReport, unit: str) -> list[str]:
-    analysis, memory = report.analysis, report.memory
-    total = totals(analysis)
-    partial = "  (partial: unknown layers left out)" if total.partial else ""
-    batch = f"batch {memory.batch}" if memory.batch is not None else "batch unknown"
-    lines = [
-        f"parameters: {total.param_count:,} ({format_bytes(total.param_count * memory.element_bytes, unit)} "
-        f"as {memory.dtype}){partial}",
-        f"Caffe's log, \"Memory required for data\": {format_bytes(memory.caffe_log_bytes, unit)} "
-        f"({memory.caffe_log_bytes:,} B; float32, counts in-place tops again){partial}",
-        f"unique blob data Caffe really allocates: {format_bytes(memory.unique_blob_bytes, unit)}",
-        f"inference ({analysis.phase} net, {batch}, {memory.dtype}): "
-        f"{format_bytes(memory.inference.totals.total, unit)} = {_components(memory.inference.totals, unit, False)}",
-        f"inference with each blob freed after its last reader: {format_bytes(memory.peak.peak_bytes, unit)} "
-        f"(peak during '{memory.peak.peak_layer}')",
-    ]
-    if memory.training is not None:
-        solver = memory.solver
-        tests = (f" + test nets {format_bytes(sum(t.totals.total for t in memory.test_nets), unit)}"
-                 if memory.test_nets else "")
-        lines.append(f"training (TRAIN net, {solver.type} solver{' from ' + solver.source if solver.source else ''}"
-                     f", {memory.device.upper()}): {format_bytes(memory.training_total or 0, unit)} = "
-                     f"{_components(memory.training.totals, unit, True)}{tests}")
-        lines += [f"  note: {note}" for note in memory.training_notes]
-    else:
-        lines.append(f"training: not available: {memory.training_error}")
-    seed = memory.seed
-    if seed is not None:
-        lines.append(f"seed method (the source document's rule): training {format_bytes(seed.training_bytes, unit)} "
-                     f"= activations {format_bytes(seed.activation_bytes_per_image, unit)}/image x {seed.batch} + "
-                     f"parameters x3 {format_bytes(seed.param_bytes, unit)} + input "
-                     f"{format_bytes(seed.misc_bytes, unit)}; inference {format_bytes(seed.inference_bytes, unit)}"
-                     " (one image)")
-        lines += [f"  seed vs Caffe: {note}" for note in memory.notes]
-    else:
-        lines.append(f"seed method: not available: {memory.seed_error}")
-    maccs = sum(row.maccs for row in report.compute)
-    lines.append(f"compute: {maccs:,} forward MACCs ({2 * maccs:,} FLOPs; 1 MACC = 2 FLOPs)")
-    unmodelled = [row.name for row in report.compute if not row.modelled]
-    if unmodelled:
-        lines.append(f"  compute not modelled for: {', '.join(unmodelled[:8])}"
-                     f"{' …' if len(unmodelled) > 8 else ''}")
+    lines = []
+    for item in summary_items(report, unit):
+        lines.append(f"{item.label}: {item.value}")
+        lines += [f"  {note}" if note.startswith(("seed vs Caffe", "assumed loss")) else f"  note: {note}"
+                  for note in item.notes]
     return lines
 
 

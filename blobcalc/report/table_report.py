@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.report.figures import UNKNOWN_TEXT
 from blobcalc.report.rows import iter_layer_rows, shapes_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
@@ -21,6 +22,12 @@ def table_cells(report: NetReport, unit: str) -> Iterator[list[str]]:
         kind = layer.type + (" (auto)" if layer.auto_split else "")
         if layer.replaced_type:
             kind = f"Input<-{layer.replaced_type}"
+        if not layer.known:  # its figures are unknown, never 0 (report/figures.py)
+            unknown = UNKNOWN_TEXT
+            yield [str(layer.index), layer.name, kind, shapes_text(layer.top_shapes), unknown,
+                   f"{row.param_count:,}" if row.param_count else unknown, unknown, unknown,
+                   unknown if row.training is not None else "-"]
+            continue
         yield [str(layer.index), layer.name, kind, shapes_text(layer.top_shapes),
                f"{row.output_elements:,}", f"{row.param_count:,}" if row.param_count else "-",
                f"{row.compute.maccs:,}" if row.compute.maccs else "-",
