@@ -89,7 +89,7 @@ def in_shard(path: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % total == index - 1
 
 
-def scan(paths: Iterable[str | os.PathLike[str]], options: ScanOptions | None = None, *, jobs: int = 1,
+def scan(paths: Iterable[str | os.PathLike[str] | Candidate], options: ScanOptions | None = None, *, jobs: int = 1,
          cache: ScanCache | None = None, dask: Any = None, follow_links: bool = False,
          exclude: Iterable[str] = (), shard: tuple[int, int] | None = None,
          on_file: FileDone | None = None) -> Generator[ScanRow, None, None]:
@@ -99,9 +99,12 @@ def scan(paths: Iterable[str | os.PathLike[str]], options: ScanOptions | None = 
     scan_dask.connect) analyses on a Dask cluster instead; `cache` reuses rows of unchanged files (see
     scan_cache.ScanCache); `shard=(K, N)` keeps the K-th of N stable parts of the files."""
     options = options or ScanOptions()
-    names = [os.fspath(path) for path in paths]
-    candidates = [candidate for candidate in discover(names, options.globs, follow_links=follow_links,
-                                                      exclude=exclude) if in_shard(candidate.path, shard)]
+    given = list(paths)
+    listed = [path for path in given if isinstance(path, Candidate)]  # already discovered: taken as they are
+    names = [os.fspath(path) for path in given if not isinstance(path, Candidate)]
+    found = discover(names, options.globs, follow_links=follow_links, exclude=exclude) if names else []
+    candidates = [candidate for candidate in sorted([*listed, *found], key=lambda c: c.path)
+                  if in_shard(candidate.path, shard)]
     return scan_candidates(candidates, options, jobs=jobs, cache=cache, dask=dask, on_file=on_file)
 
 

@@ -21,8 +21,14 @@ def test_a_chain_1200_folders_deep_is_walked_without_recursion(tmp_path: Path) -
         folder = folder / "d"
         os.mkdir(folder)  # "d/" × 1200: 2,400 characters, within PATH_MAX
     (folder / "net.prototxt").write_text(LENET)
-    found = discover([str(tmp_path)])
-    assert [candidate.path for candidate in found] == [str(folder / "net.prototxt")]
+    try:
+        found = discover([str(tmp_path)])
+        assert [candidate.path for candidate in found] == [str(folder / "net.prototxt")]
+    finally:  # shutil.rmtree (pytest's clean-up of old temporary folders) recurses: remove it here
+        (folder / "net.prototxt").unlink()
+        while folder != tmp_path:
+            folder.rmdir()
+            folder = folder.parent
 
 
 def symlink_ladder(root: Path, levels: int) -> None:
