@@ -109,12 +109,12 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
 def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
     if not options.input_shapes and not options.top_shapes:
         return
-    source_tops = {top for layer in graph.layers if _is_source(rule_for_layer(layer.param))
+    source_tops = {top for layer in graph.layers if _replaceable(layer, rule_for_layer(layer.param))
                    for top in layer.tops}
     for name in options.input_shapes:
         if name not in source_tops:
             raise UsageError(f"--input-shape names '{name}', which is not a top of an input or data layer "
-                             "in this phase (use --top-shape for other blobs)")
+                             "(a layer with no bottoms) in this phase (use --top-shape for other blobs)")
     all_tops = {top for layer in graph.layers for top in layer.tops}
     for name in options.top_shapes:
         if name not in all_tops:
@@ -140,12 +140,13 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
 
     unknown_tops = (None,) * len(layer.tops)
     is_source = _is_source(rule)
-    if is_source:
+    if _replaceable(layer, rule):
         given = _shapes_for(layer, options.input_shapes)
         if given is not None:
-            replaced = "" if layer.type == "Input" else layer.type
+            kind = f"Python:{python_layer}" if python is not None else layer.type
+            replaced = "" if layer.type == "Input" else kind
             return make(OK, _with_batch(given, options.batch), replaced=replaced,
-                        notes=(f"{layer.type} layer replaced by an Input layer of the given shapes",)
+                        notes=(f"{kind} layer replaced by an Input layer of the given shapes",)
                         if replaced else ())
     if param.propagate_down and len(param.propagate_down) != len(layer.bottoms):
         raise ShapeError(layer.name, layer.type,
@@ -218,6 +219,12 @@ def _is_source(rule: ShapeRule | None) -> bool:
     # Data and input layers: their first axis is the batch, and --input-shape may replace them by
     # an Input layer of the given shapes (as the golden answers were made).
     return rule is not None and rule.source
+
+
+def _replaceable(layer: NetLayer, rule: ShapeRule | None) -> bool:
+    """--input-shape turns a data or input layer into an Input layer: one whose rule says it feeds the net,
+    or any layer with no bottoms and no rule (a fork's data layer, a Python data layer we do not know)."""
+    return _is_source(rule) or (rule is None and not layer.bottoms)
 
 
 def _with_batch(shapes: tuple[Shape, ...], batch: int | None) -> tuple[Shape, ...]:
