@@ -67,14 +67,14 @@ def largest_batch(trial: Callable[[int], Trial], budget: int, limit: int = MAX_B
             cache[batch] = trial(batch)
         return cache[batch]
 
-    first = at(1)
-    if not first.fits(budget):
-        return FitResult(0, None, first, budget, len(cache), LIMIT_MEMORY)
-    second = at(2)
+    first, second = at(1), at(2)
     if second.bytes == first.bytes:
         # Nothing grows with the batch (its inputs ignore the request, or nothing of it is known):
         # every batch gives the same answer, so there is no largest one to report.
-        return FitResult(1, first, second, budget, len(cache), LIMIT_NONE)
+        fits = first.fits(budget)
+        return FitResult(int(fits), first if fits else None, second, budget, len(cache), LIMIT_NONE)
+    if not first.fits(budget):
+        return FitResult(0, None, first, budget, len(cache), LIMIT_MEMORY)
     low, high = 1, 2
     while high <= limit and at(high).fits(budget):
         low, high = high, high * 2

@@ -105,7 +105,7 @@ def _lines(fit: FitResult, at_one: NetReport, args: argparse.Namespace) -> list[
 
     def figure(trial: Trial) -> str:
         if trial.bytes is None:
-            return f"Caffe cannot build it: {trial.refusal}"
+            return f"does not fit, because Caffe cannot build it: {trial.refusal}"
         text = f"{format_bytes(trial.bytes, unit)} ({trial.bytes:,} B)"
         return f"at least {text} (partial)" if trial.partial else text
 
@@ -119,12 +119,12 @@ def _lines(fit: FitResult, at_one: NetReport, args: argparse.Namespace) -> list[
                      "largest batch is at most the answer")
     evaluated = f"  ({fit.evaluations} batch sizes propagated)"
     if fit.limit == LIMIT_NONE:
-        assert fit.at_batch is not None
-        built = fit.at_batch.built_batch
+        built = fit.next.built_batch
         why = (f"the net's batch stays {built} whatever batch is asked for" if built is not None
-               and built == fit.next.built_batch else "nothing in the estimate grows with the batch")
-        return [f"{what} within {budget}: fits at every batch: the estimate does not depend on the batch ({why}): "
-                f"{figure(fit.at_batch)} at batch 1 and at batch 2", *notes, evaluated]
+               and built != fit.next.batch else "nothing in the estimate grows with the batch")
+        verdict = "fits at every batch" if fit.batch else "does not fit at any batch"
+        return [f"{what} within {budget}: {verdict}: the estimate does not depend on the batch ({why}): "
+                f"{figure(fit.next)} at batch 1 and at batch 2", *notes, evaluated]
     if fit.batch == 0:
         return [f"{what} within {budget}: not even batch 1 fits: batch 1 needs {figure(fit.next)}", *notes]
     assert fit.at_batch is not None
@@ -138,7 +138,7 @@ def _lines(fit: FitResult, at_one: NetReport, args: argparse.Namespace) -> list[
         head = f"largest batch for {what} within {budget}: {bound}{fit.batch}, limited by memory"
     lines = [head, f"  batch {fit.batch}: {figure(fit.at_batch)}"]
     if fit.limit != LIMIT_SEARCH:
-        fits_not = "" if fit.next.bytes is None else " does not fit"
+        fits_not = "" if fit.next.bytes is None else " does not fit"  # a refusal says it itself
         lines.append(f"  batch {fit.next.batch}: {figure(fit.next)}{fits_not}")
     return [*lines, *notes, evaluated]
 

@@ -259,6 +259,8 @@ def _family_legend(families: Sequence[str]) -> str:
 
 def layer_memory_chart(report: NetReport, rows: Sequence[LayerRow], unit: str) -> list[str]:
     """Columns in the net's order, one per layer (rect.bar), height = the layer's inference memory."""
+    if rows and not any(row.layer.known for row in rows):  # a chart of unknowns would show zeros
+        return ['<p class="note" id="layer-chart-note">No layer\'s memory is known, so there is no chart.</p>']
     height, left, top, bottom = 240, 70, 10, 24
     plot_width, plot_height = CHART_WIDTH - left - 10, height - top - bottom
     values = [row.inference.total for row in rows]
@@ -287,7 +289,7 @@ def layer_memory_chart(report: NetReport, rows: Sequence[LayerRow], unit: str) -
                    f'y="{top + plot_height - bar_height:.2f}" width="{max(width - gap, 0.5):.2f}" '
                    f'height="{bar_height:.2f}" fill="{FAMILY_COLOURS[family]}" stroke="#555" stroke-width="0.3">'
                    f"<title>{escape(f'#{row.layer.index} {row.layer.name} ({row.layer.type}): ')}"
-                   f"{escape(format_bytes(value, unit))}</title></rect>")
+                   f"{escape(format_bytes(value, unit) if row.layer.known else UNKNOWN_TEXT)}</title></rect>")
     out.append(f'<line x1="{left}" x2="{CHART_WIDTH - 10}" y1="{top + plot_height}" y2="{top + plot_height}" '
                'stroke="#59636e"/>')
     out.append(f'<text x="{left}" y="{height - 6}" font-size="11" fill="#59636e">first layer</text>'
@@ -321,6 +323,10 @@ def components_chart(report: NetReport, unit: str) -> list[str]:
     seed = _seed_segments(report)
     if seed is not None:
         bars.append(("training (seed method)" + (" at least" if memory.training_partial else ""), seed))
+    # A partial bar of which nothing is known is unknown, not a bar of 0: it is left out and named.
+    unknown_bars = [label.removesuffix(" at least") for label, segments in bars
+                    if label.endswith(" at least") and not sum(s.bytes for s in segments)]
+    bars = [(label, segments) for label, segments in bars if label.removesuffix(" at least") not in unknown_bars]
     label_width, bar_height, gap, value_width = 170, 26, 14, 110
     plot_width = CHART_WIDTH - label_width - value_width
     height = len(bars) * (bar_height + gap) + gap
@@ -352,6 +358,8 @@ def components_chart(report: NetReport, unit: str) -> list[str]:
         for name in used) + "</div>")
     if memory.training is None:
         out.append(f'<p class="note">Training is not shown: {escape(memory.training_error)}</p>')
+    if unknown_bars:
+        out.append(f'<p class="note">Unknown (no layer of it is known): {escape(", ".join(unknown_bars))}</p>')
     return out
 
 
