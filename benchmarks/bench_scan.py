@@ -1,10 +1,14 @@
-"""Benchmark of `blobcalc scan` over a corpus, next to the time parsing alone takes.
+"""Benchmark of `blobcalc scan` over a corpus: cold scan, warm rescan, rescan after changing 1% of the
+files, and a scan on a local multi-process Dask cluster, next to the time parsing alone takes.
 
-Prints the files and megabytes scanned, the wall time of the real command (a fresh process running the
-`blobcalc` entry point, default --jobs = cores, output to /dev/null, best of --runs), and then, in this
-process, the time to parse every file with protobuf's text_format, with our fast reader alone, and with
-parse_message (the fast reader, text_format where it gives up). A file is parsed as a NetParameter and,
-when that fails, as a SolverParameter, as the scan classifies it. A benchmark, not a test: nothing is asserted.
+The corpus is copied to a temporary folder first (the 1% rescan changes files). Each scan is the real
+command (a fresh process running the `blobcalc` entry point, default --jobs = cores, output to /dev/null,
+best of --runs); each cold run starts from an empty cache folder, each 1% run changes the content of
+other files. The rows of the warm rescan must be those of the cold scan, and the rows of the Dask scan
+those of a local scan (checked, not timed). The Dask scan is timed in this process on a cluster already
+started (two worker processes), and once as `--dask local:2` (the command starting its own cluster).
+Parsing alone: every file parsed with protobuf's text_format, with our fast reader alone, and with
+parse_message, one process. A benchmark, not a test: only the identical rows are asserted.
 
     python3 benchmarks/bench_scan.py ../shared/corpus [--runs 3] [--jobs N] [--compare-text-format]
 """
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -35,27 +41,38 @@ _ENTRY_TEXT_FORMAT = ("import multiprocessing, blobcalc.fastparse as f; multipro
                       "f.try_parse = lambda text, message: False; " + _ENTRY)
 
 
-def scan_seconds(corpus: str, runs: int, jobs: int | None, entry: str = _ENTRY) -> tuple[float, float]:
-    """Best wall time of `blobcalc scan CORPUS` in a fresh process, all output to /dev/null, and the CPU time
-    (user + system, the workers included) of that run: on a busy machine the CPU time varies less."""
-    command = [sys.executable, "-c", entry, "scan", corpus, "--no-progress"]
+def run_scan(corpus: str, extra: Sequence[str], jobs: int | None, entry: str = _ENTRY,
+             before: Callable[[], object] | None = None) -> tuple[float, float, bytes]:
+    """One `blobcalc scan CORPUS --format jsonl` in a fresh process: wall time, CPU time (user + system, the
+    workers included: on a busy machine it varies less) and the rows. `before` runs first, untimed."""
+    command = [sys.executable, "-c", entry, "scan", corpus, "--no-progress", "--format", "jsonl", *extra]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
-    best, best_cpu = float("inf"), float("inf")
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-        elapsed = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        # Exit code 1 is expected (some corpus files are error rows), but a crash exits with 1 as well.
-        if result.returncode not in (0, 1) or b"Traceback (most recent call last)" in result.stderr:
-            tail = result.stderr.decode("utf-8", "replace")[-2000:]
-            raise SystemExit(f"blobcalc scan failed (exit code {result.returncode}):\n{tail}")
-        if elapsed < best:
-            best = elapsed
-            best_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return best, best_cpu
+    if before is not None:
+        before()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Exit code 1 is expected (some corpus files are error rows), but a crash exits with 1 as well.
+    if result.returncode not in (0, 1) or b"Traceback (most recent call last)" in result.stderr:
+        tail = result.stderr.decode("utf-8", "replace")[-2000:]
+        raise SystemExit(f"blobcalc scan failed (exit code {result.returncode}):\n{tail}")
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return elapsed, cpu, result.stdout
+
+
+def best_scan(corpus: str, extra: Sequence[str], jobs: int | None, runs: int, entry: str = _ENTRY,
+              before: Callable[[], object] | None = None) -> tuple[float, float, bytes]:
+    """The fastest of `runs` scans (its wall time, CPU time and rows)."""
+    return min((run_scan(corpus, extra, jobs, entry, before) for _ in range(runs)), key=lambda result: result[0])
+
+
+def scan_seconds(corpus: str, runs: int, jobs: int | None, entry: str = _ENTRY) -> tuple[float, float]:
+    """Best wall time and its CPU time of an uncached scan (what `--compare-text-format` compares)."""
+    wall, cpu, _ = best_scan(corpus, ["--no-cache"], jobs, runs, entry)
+    return wall, cpu
 
 
 def read_texts(paths: Sequence[str]) -> list[str]:
@@ -104,6 +121,51 @@ def parse_seconds(texts: Sequence[str], parse: Callable[[str], bool], runs: int)
     return best, parsed
 
 
+def line(label: str, wall: float, cpu: float | None, files: int, megabytes: float, cold: float | None = None) -> str:
+    text = f"  {label:34} {wall:7.3f} s wall   {files / wall:8.1f} files/s   {megabytes / wall:6.2f} MB/s"
+    if cpu is not None:
+        text += f"   ({cpu:.2f} s CPU)"
+    if cold is not None:
+        text += f"   {cold / wall:5.1f}x faster than cold"
+    return text
+
+
+class Touch:
+    """Changes the content of 1% of the files (at least one): a comment appended, new at every run."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        texts = [path for path in paths if path.endswith((".prototxt", ".txt", ".pt"))]
+        self.paths = texts[::100][: max(1, len(paths) // 100)]  # spread over the tree
+        self.round = 0
+
+    def __call__(self) -> None:
+        self.round += 1
+        for path in self.paths:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"\n# touched by bench_scan.py, round {self.round}\n")
+
+
+def dask_seconds(corpus: str, runs: int) -> tuple[float, bytes, bytes] | None:
+    """Best time of a scan on a running two-process local Dask cluster (in this process), its rows and
+    those of a local scan; None without the [dask] extra."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return None
+    from blobcalc.report.scan_report import render_jsonl_row
+    from blobcalc.scan import ScanOptions, scan
+
+    local = "".join(map(render_jsonl_row, scan([corpus], ScanOptions(), jobs=2))).encode()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        best, rows = float("inf"), b""
+        for _ in range(runs):
+            start = time.perf_counter()
+            rows = "".join(map(render_jsonl_row, scan([corpus], ScanOptions(), dask=client))).encode()
+            best = min(best, time.perf_counter() - start)
+    return best, rows, local
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", help="a directory of prototxt files (e.g. ../shared/corpus)")
@@ -113,22 +175,53 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also time the scan with the fast reader switched off")
     args = parser.parse_args(argv)
 
-    paths = [candidate.path for candidate in discover([args.corpus]) if not candidate.skip_reason]
-    total_bytes = sum(os.path.getsize(path) for path in paths)
-    megabytes = total_bytes / 1e6
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as work:
+        corpus = os.path.join(work, "corpus")
+        shutil.copytree(args.corpus, corpus, symlinks=True)
+        return _bench(args, corpus, work)
+
+
+def _bench(args: argparse.Namespace, corpus: str, work: str) -> int:
+    paths = [candidate.path for candidate in discover([corpus]) if not candidate.skip_reason]
+    megabytes = sum(os.path.getsize(path) for path in paths) / 1e6
     texts = read_texts(paths)
     jobs = args.jobs or os.cpu_count() or 1
+    files = len(paths)
 
-    print(f"corpus: {args.corpus}: {len(paths)} files, {megabytes:.2f} MB ({len(texts)} text files)")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {args.runs} runs")
+    print(f"corpus: {args.corpus} (copied): {files} files, {megabytes:.2f} MB ({len(texts)} text files)")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, best of {args.runs} runs, "
+          f"blobcalc scan --jobs {jobs}")
     print()
-    scan, cpu = scan_seconds(args.corpus, args.runs, args.jobs)
-    print(f"blobcalc scan (--jobs {jobs}):   {scan:7.3f} s wall   {len(paths) / scan:8.1f} files/s"
-          f"   {megabytes / scan:6.2f} MB/s   ({cpu:.2f} s CPU)")
+    cache = os.path.join(work, "cache")
+
+    def fresh_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    cold, cold_cpu, cold_rows = best_scan(corpus, ["--cache", cache], args.jobs, args.runs, before=fresh_cache)
+    print(line("cold scan (empty cache)", cold, cold_cpu, files, megabytes))
+    warm, warm_cpu, warm_rows = best_scan(corpus, ["--cache", cache], args.jobs, args.runs)
+    print(line("warm rescan (nothing changed)", warm, warm_cpu, files, megabytes, cold))
+    if warm_rows != cold_rows:
+        raise SystemExit("the warm rescan's rows differ from the cold scan's")
+    touch = Touch(paths)
+    touched, touched_cpu, _ = best_scan(corpus, ["--cache", cache], args.jobs, args.runs, before=touch)
+    print(line(f"rescan, {len(touch.paths)} files (1%) changed", touched, touched_cpu, files, megabytes, cold))
+    uncached, uncached_cpu, _ = best_scan(corpus, ["--no-cache"], args.jobs, args.runs)
+    print(line("scan without cache (--no-cache)", uncached, uncached_cpu, files, megabytes))
     if args.compare_text_format:
-        slow, slow_cpu = scan_seconds(args.corpus, args.runs, args.jobs, _ENTRY_TEXT_FORMAT)
-        print(f"  same, text_format only:   {slow:7.3f} s wall   {len(paths) / slow:8.1f} files/s"
-              f"   {megabytes / slow:6.2f} MB/s   ({slow_cpu:.2f} s CPU)")
+        slow, slow_cpu = scan_seconds(corpus, args.runs, args.jobs, _ENTRY_TEXT_FORMAT)
+        print(line("  same, text_format only", slow, slow_cpu, files, megabytes))
+    dask = dask_seconds(corpus, args.runs)
+    if dask is None:
+        print("  Dask: not installed (pip install 'blobcalc[dask]')")
+    else:
+        seconds, rows, local = dask
+        if rows != local:
+            raise SystemExit("the Dask scan's rows differ from the local scan's")
+        print(line("Dask, local cluster of 2 processes", seconds, None, files, megabytes)
+              + "   (cluster running; rows = local scan's)")
+        started, started_cpu, _ = run_scan(corpus, ["--no-cache", "--dask", "local:2"], None)
+        print(line("  same, --dask local:2 (starts it)", started, started_cpu, files, megabytes))
     print()
     text_megabytes = sum(len(text.encode("utf-8")) for text in texts) / 1e6
     print(f"parsing alone ({text_megabytes:.2f} MB of text, one process; a net, else a solver):")
