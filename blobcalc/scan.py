@@ -64,6 +64,7 @@ class ScanRow:
     message: str = ""  # the error or skip reason (with line:col for parse errors)
     notes: tuple[str, ...] = field(default_factory=tuple)
     audit: str = ""  # with a weights pattern: "ok", "no weights", or why Caffe would refuse the weights
+    phase: str = ""  # the phase analysed: the scan's, or the other one when only that one builds (see notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,8 @@ def _scan_regular(path: str, options: ScanOptions) -> Analysed:
         if kind == SOLVER and parse_error is None:
             return _scan_solver(path, options, digest)
     except BlobcalcError as exc:
-        return Analysed(ScanRow(path, kind, ERROR, message=str(exc)), digest)
+        # A solver's error may be about a net file that is missing now and there later: never reused.
+        return Analysed(ScanRow(path, kind, ERROR, message=str(exc)), "" if kind == SOLVER else digest)
     if parse_error is not None:
         return Analysed(ScanRow(path, kind, ERROR, message=str(parse_error)), digest)
     return Analysed(ScanRow(path, OTHER, SKIPPED, message="not a net or solver (e.g. a label map or other text)"),
@@ -345,7 +347,7 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
                    None if training is None else exact(training, training_partial),
                    exact(caffe_memory_required_bytes(analysis), partial),
                    analysis.unsupported_types, _unknown_message(analysis), tuple(notes),
-                   _audit_status(path, analysis, options.weights_pattern))
+                   _audit_status(path, analysis, options.weights_pattern), analysis.phase)
 
 
 def weights_path_for(net_path: str, pattern: str) -> str:
@@ -400,7 +402,7 @@ def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
                   exact(memory.caffe_log_bytes, partial), analysis.unsupported_types, _unknown_message(analysis),
                   (f"solver {memory.solver.type}", *result.notices,
                    *((f"training assumes a loss on {', '.join(memory.assumed_loss)} (the net has none)",)
-                     if memory.assumed_loss else ())))
+                     if memory.assumed_loss else ())), phase=analysis.phase)
     # The row also depends on the net files the solver names (resolved as the analysis resolved them).
     plan = plan_solver(path)
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})

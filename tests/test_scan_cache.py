@@ -141,3 +141,15 @@ def test_the_cli_uses_the_cache_and_no_cache_bypasses_it(tree: Path, tmp_path: P
     bypass = subprocess.run([*command, "--no-cache"], capture_output=True, text=True, env=environment,
                             timeout=300, check=False)
     assert "cache:" not in bypass.stderr and bypass.stdout == first.stdout
+
+
+def test_a_solver_whose_net_is_missing_is_analysed_again(tmp_path: Path) -> None:
+    root = tmp_path / "zoo"
+    root.mkdir()
+    (root / "solver.prototxt").write_text('net: "later.prototxt"\nbase_lr: 0.01\n')
+    cache = str(tmp_path / "cache")
+    [row], _ = scan_counting(root, ScanCache(cache))
+    assert row.status == "error"
+    (root / "later.prototxt").write_text(LENET)  # the net arrives: the solver's row must see it
+    rows, analysed = scan_counting(root, ScanCache(cache))
+    assert analysed == ["later.prototxt", "solver.prototxt"] and rows[1].status == "ok"
