@@ -74,6 +74,9 @@ class Analysed:
     row: ScanRow
     digest: str = ""  # SHA-256 of the bytes analysed; "" when the row must not be reused (a read error)
     depends_on: tuple[tuple[str, str], ...] = ()  # other files read: (path, SHA-256, or "" when absent)
+    # A solver whose nets cannot be found: the reason, reused only while planning the solver fails alike
+    # (the net may arrive later, under any of the names Caffe's resolution tries).
+    unresolved_solver: str = ""
 
 
 # Called once per file as it finishes (in completion order, not row order): its candidate, its row,
@@ -260,8 +263,8 @@ def _scan_regular(path: str, options: ScanOptions) -> Analysed:
         if kind == SOLVER and parse_error is None:
             return _scan_solver(path, options, digest)
     except BlobcalcError as exc:
-        # A solver's error may be about a net file that is missing now and there later: never reused.
-        return Analysed(ScanRow(path, kind, ERROR, message=str(exc)), "" if kind == SOLVER else digest)
+        row = ScanRow(path, kind, ERROR, message=str(exc))
+        return _solver_failure(path, row, digest, options) if kind == SOLVER else Analysed(row, digest)
     if parse_error is not None:
         return Analysed(ScanRow(path, kind, ERROR, message=str(parse_error)), digest)
     return Analysed(ScanRow(path, OTHER, SKIPPED, message="not a net or solver (e.g. a label map or other text)"),
@@ -404,6 +407,29 @@ def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
                    *((f"training assumes a loss on {', '.join(memory.assumed_loss)} (the net has none)",)
                      if memory.assumed_loss else ())), phase=analysis.phase)
     # The row also depends on the net files the solver names (resolved as the analysis resolved them).
+    plan = plan_solver(path)
+    nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})
+    return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))
+
+
+def solver_plan_failure(path: str) -> str:
+    """Why the solver's nets cannot be planned (not found, no train net, ...), or "" when they can."""
+    from blobcalc.solver import plan_solver
+
+    try:
+        plan_solver(path)
+    except BlobcalcError as exc:
+        return str(exc)
+    return ""
+
+
+def _solver_failure(path: str, row: ScanRow, digest: str, options: ScanOptions) -> Analysed:
+    """A solver's error row, with what it depends on: the planning failure itself, or the nets it names."""
+    from blobcalc.solver import plan_solver
+
+    failure = solver_plan_failure(path)
+    if failure:
+        return Analysed(row, digest, unresolved_solver=failure)
     plan = plan_solver(path)
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})
     return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))

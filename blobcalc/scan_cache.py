@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest
+from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest, solver_plan_failure
 
-FORMAT = 1  # of the entries; a new format lives in a new folder
+FORMAT = 2  # of the entries; a new format lives in a new folder
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # ~1 KiB an entry: about half a million files
 _ROW_FIELDS = {f.name: f.type for f in dataclasses.fields(ScanRow)}
 
@@ -75,7 +75,8 @@ class ScanCache:
         except (OSError, ValueError, TypeError, KeyError):
             row = None
         if row is not None and file_digest(path, options.max_bytes) == entry["digest"] and all(
-                file_digest(dependency, 1 << 62) == digest for dependency, digest in entry["depends_on"]):
+                file_digest(dependency, 1 << 62) == digest for dependency, digest in entry["depends_on"]) and (
+                not entry["unresolved_solver"] or solver_plan_failure(path) == entry["unresolved_solver"]):
             self.hits += 1
             with contextlib.suppress(OSError):
                 os.utime(entry_path)  # recently used: kept longest when the folder is pruned
@@ -88,6 +89,7 @@ class ScanCache:
         key = self._key(path, options)
         entry = {"format": FORMAT, "key": key, "path": path, "digest": analysed.digest,
                  "depends_on": [list(item) for item in analysed.depends_on],
+                 "unresolved_solver": analysed.unresolved_solver,
                  "row": {name: list(value) if isinstance(value, tuple) else value
                          for name, value in ((f, getattr(analysed.row, f)) for f in _ROW_FIELDS)}}
         data = json.dumps(entry).encode("utf-8", "surrogateescape")
@@ -139,6 +141,8 @@ def _checked_entry(entry: Any, key: str, path: str) -> ScanRow | None:
     if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
         return None
     if entry.get("path") != path or not isinstance(entry.get("digest"), str) or not entry["digest"]:
+        return None
+    if not isinstance(entry.get("unresolved_solver"), str):
         return None
     depends_on = entry.get("depends_on")
     if not isinstance(depends_on, list) or not all(

@@ -108,7 +108,8 @@ def test_entries_are_plain_json_rows(tree: Path, tmp_path: Path) -> None:
     scan_counting(tree, ScanCache(str(tmp_path / "cache")))
     entries = [json.loads(path.read_bytes()) for path in entry_files(tmp_path / "cache")]
     assert len(entries) == 8
-    assert all(set(entry) == {"format", "key", "path", "digest", "depends_on", "row"} for entry in entries)
+    assert all(set(entry) == {"format", "key", "path", "digest", "depends_on", "unresolved_solver", "row"}
+               for entry in entries)
 
 
 def test_the_cache_stays_under_its_size_bound(tree: Path, tmp_path: Path) -> None:
@@ -143,13 +144,14 @@ def test_the_cli_uses_the_cache_and_no_cache_bypasses_it(tree: Path, tmp_path: P
     assert "cache:" not in bypass.stderr and bypass.stdout == first.stdout
 
 
-def test_a_solver_whose_net_is_missing_is_analysed_again(tmp_path: Path) -> None:
+def test_a_solver_whose_net_is_missing_is_analysed_again_when_it_arrives(tmp_path: Path) -> None:
     root = tmp_path / "zoo"
     root.mkdir()
     (root / "solver.prototxt").write_text('net: "later.prototxt"\nbase_lr: 0.01\n')
     cache = str(tmp_path / "cache")
     [row], _ = scan_counting(root, ScanCache(cache))
     assert row.status == "error"
+    assert scan_counting(root, ScanCache(cache)) == ([row], [])  # still missing: the row is reused
     (root / "later.prototxt").write_text(LENET)  # the net arrives: the solver's row must see it
     rows, analysed = scan_counting(root, ScanCache(cache))
     assert analysed == ["later.prototxt", "solver.prototxt"] and rows[1].status == "ok"
