@@ -77,6 +77,15 @@ def test_fit_train_on_resnet50_deploy_counts_activation_gradients(capsys: pytest
     assert literal_batch > batch and "no backward pass" in literal and "assumed loss" not in literal
 
 
+def test_no_assumed_loss_flag_in_analyze_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(RESNET50), "--no-assumed-loss"]) == 0
+    out = capsys.readouterr().out
+    assert "Caffe runs no backward pass" in out and "assumed loss:" not in out
+    page = tmp_path / "r50.html"
+    assert main(["report", str(RESNET50), "--no-assumed-loss", "-o", str(page)]) == 0
+    assert "Caffe runs no backward pass" in page.read_text()
+
+
 def test_assumed_loss_in_every_output(tmp_path: Path) -> None:
     result = report(str(RESNET50))
     assert "assumed loss:" in render(result, "table") and "'prob'" in render(result, "markdown")

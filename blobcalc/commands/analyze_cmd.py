@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, **net_options(args))
+    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device,
+                    assume_loss=args.assume_loss, **net_options(args))
     write_report(result, args.format, sys.stdout, args.units)
     return 0
 

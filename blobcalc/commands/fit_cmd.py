@@ -19,9 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", action="store_true", help="fit training (default: inference)")
     parser.add_argument("--method", choices=("caffe", "seed"), default="caffe",
                         help="caffe: the Caffe-true accounting (default); seed: the source document's rule")
-    parser.add_argument("--no-assumed-loss", dest="assume_loss", action="store_false",
-                        help="with --train, a net without any loss weight (a deploy net) is fitted as Caffe runs "
-                             "it literally: no backward pass (default: a loss on its outputs is assumed)")
     parser.add_argument("--allow-partial", action="store_true",
                         help="on a net with unknown layers, answer with the bound the known layers give "
                              "('at most N') instead of refusing")

@@ -64,7 +64,10 @@ def net_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_memory_options(parser: argparse.ArgumentParser) -> None:
-    """--solver/--dtype/--device/--units: how memory is counted and shown."""
+    """--solver/--dtype/--device/--units/--no-assumed-loss: how memory is counted and shown."""
+    parser.add_argument("--no-assumed-loss", dest="assume_loss", action="store_false",
+                        help="train a net without any loss weight (a deploy net) as Caffe literally would: no "
+                             "backward pass (default: a loss on its outputs is assumed, and named)")
     parser.add_argument("--solver", help="a solver .prototxt: its type and regularization set the solver "
                                          "state; without NET its train and test nets are analysed")
     parser.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
