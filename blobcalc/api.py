@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from blobcalc.graph import NetGraph, build_graph
 from blobcalc.memory import DTYPE_BYTES
 from blobcalc.memory_report import MemoryReport, build_memory_report
 from blobcalc.netstate import PHASES, build_state, filter_layers, phase_independent
-from blobcalc.parse import MAX_TEXT_BYTES, SkippedField, parse_net, read_text
+from blobcalc.parse import MAX_TEXT_BYTES, SkippedField, decode_text, parse_net, read_text
 from blobcalc.plugins import load_rule_files
 from blobcalc.propagate import ShapeOptions, auto_top_count, propagate
 from blobcalc.result import NetAnalysis
@@ -25,12 +26,19 @@ from blobcalc.solver import NetSpec, is_solver_text, plan_solver
 from blobcalc.upgrade import upgrade_net
 
 TEXT_SOURCE = "<text>"
+STDIN, STDIN_SOURCE = "-", "<stdin>"  # a net read from standard input, as Unix tools take "-"
 MAX_NET_BYTES = MAX_TEXT_BYTES  # 256 MiB: a bigger net file is refused with its size, never read
 
 
 def load_source(path_or_text: str | os.PathLike[str], max_bytes: int = MAX_NET_BYTES) -> tuple[str, str]:
-    """(source name, text): a path that exists is read; a string that looks like prototxt is the text.
-    A file (or text) of more than `max_bytes` bytes is refused with an InputFileError."""
+    """(source name, text): a path that exists is read; "-" reads standard input (as "<stdin>"); a
+    string that looks like prototxt is the text. A file (or text) of more than `max_bytes` bytes is
+    refused with an InputFileError."""
+    if path_or_text == STDIN:
+        data = sys.stdin.buffer.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InputFileError(STDIN_SOURCE, f"holds more than {max_bytes} bytes, over the limit")
+        return STDIN_SOURCE, decode_text(data, STDIN_SOURCE)
     if isinstance(path_or_text, os.PathLike) or os.path.exists(path_or_text):
         path = os.fspath(path_or_text)
         return path, read_text(path, max_bytes)

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from blobcalc import __version__
 from blobcalc.commands import all_commands
 from blobcalc.errors import BlobcalcError, UsageError
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blobcalc", description="Exact blob shapes, parameters and memory "
                                      "of Caffe nets, as real Caffe computes them.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--version", action="version", version=f"blobcalc {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in all_commands():
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)

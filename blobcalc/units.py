@@ -18,12 +18,15 @@ def format_bytes(value: int, unit: str = "MiB") -> str:
 
 
 def parse_size(text: str) -> int:
-    """'11GiB' → 11811160064; '12 GB' → 12000000000; a bare number is bytes."""
+    """'11GiB' → 11811160064; '12 GB' → 12000000000; '4096B' → 4096. A number without a unit is
+    refused: '11' could be GiB, GB or bytes, and a wrong guess answers a different question."""
     match = _SIZE.match(text)
     if not match:
         raise UsageError(f"cannot read {text!r} as a memory size (e.g. 11GiB, 12GB, 8000MiB)")
     number, unit = match.groups()
-    unit = unit or "B"
+    if not unit:
+        raise UsageError(f"memory size {text!r} has no unit; say which: e.g. {number}GiB (1024³ bytes), "
+                         f"{number}GB (10⁹ bytes) or {number}B")
     canonical = {u.lower(): u for u in UNIT_BYTES}.get(unit.lower())
     if canonical is None:
         raise UsageError(f"unknown unit {unit!r} in {text!r}; use one of {', '.join(UNIT_BYTES)}")

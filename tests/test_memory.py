@@ -176,7 +176,7 @@ def test_fit_is_verified_at_the_answer_and_the_next_batch(tmp_path: Path, train:
     assert estimate(fit.batch) <= budget < estimate(fit.batch + 1)
     # A 100,000-element top that does not grow with the batch: extrapolating from batch 1 is wrong.
     assert estimate(2) - estimate(1) != estimate(1)
-    args = ["fit", str(net), "--memory", str(budget)] + (["--train"] if train else [])
+    args = ["fit", str(net), "--memory", f"{budget}B"] + (["--train"] if train else [])
     assert main(args) == 0
     assert f"within 1.91 MiB: {fit.batch}, limited by memory\n" in capsys.readouterr().out
 

@@ -6,13 +6,12 @@ import sys
 
 from blobcalc.api import report
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_memory_options, add_net_options, net_options
+from blobcalc.commands.options import NET_OR_SOLVER_HELP, add_memory_options, add_net_options, net_options
 from blobcalc.report import RENDERERS, write_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", nargs="?", help="a .prototxt net definition (V0, V1 or V2); optional with "
-                                                "--solver, which then names the net")
+    parser.add_argument("net", nargs="?", help=NET_OR_SOLVER_HELP)
     add_net_options(parser, phase_default=None)
     add_memory_options(parser)
     parser.add_argument("--format", choices=sorted(RENDERERS), default="table")

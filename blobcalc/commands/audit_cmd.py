@@ -11,7 +11,7 @@ import sys
 from blobcalc.api import analyze
 from blobcalc.audit import audit
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_net_options, net_options
+from blobcalc.commands.options import NET_HELP, add_net_options, net_options
 from blobcalc.report.audit_report import RENDERERS, render
 from blobcalc.weights import read_weights
 
@@ -19,7 +19,7 @@ EXIT_LOADS, EXIT_ABORTS = 0, 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", help="a .prototxt net definition (V0, V1 or V2)")
+    parser.add_argument("net", help=NET_HELP)
     parser.add_argument("--weights", required=True, metavar="MODEL.caffemodel",
                         help="a binary NetParameter with trained blobs (V0, V1 or V2 layers)")
     add_net_options(parser)

@@ -6,7 +6,7 @@ import sys
 
 from blobcalc.api import NetReport, report
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_memory_options, add_net_options, net_options
+from blobcalc.commands.options import NET_OR_SOLVER_HELP, add_memory_options, add_net_options, net_options
 from blobcalc.errors import BlobcalcError, UsageError
 from blobcalc.fit import LIMIT_CAFFE, LIMIT_NONE, LIMIT_SEARCH, FitError, FitResult, Trial, largest_batch
 from blobcalc.report.summary import unknown_text
@@ -14,15 +14,15 @@ from blobcalc.units import format_bytes, parse_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", nargs="?", help="a .prototxt net (optional with --solver)")
-    parser.add_argument("--memory", required=True, help="the memory budget, e.g. 11GiB, 12GB, 8000MiB")
+    parser.add_argument("net", nargs="?", help=NET_OR_SOLVER_HELP)
+    parser.add_argument("--memory", required=True, metavar="SIZE", help="the memory budget, e.g. 11GiB, 12GB, 8000MiB")
     parser.add_argument("--train", action="store_true", help="fit training (default: inference)")
     parser.add_argument("--method", choices=("caffe", "seed"), default="caffe",
                         help="caffe: the Caffe-true accounting (default); seed: the source document's rule")
     parser.add_argument("--allow-partial", action="store_true",
                         help="on a net with unknown layers, answer with the bound the known layers give "
                              "('at most N') instead of refusing")
-    add_net_options(parser, phase_default=None)
+    add_net_options(parser, phase_default=None, batch=False)
     add_memory_options(parser)
 
 
@@ -47,9 +47,7 @@ def _figure(result: NetReport, train: bool, method: str) -> tuple[int, bool]:
 
 def run(args: argparse.Namespace) -> int:
     budget = parse_size(args.memory)
-    options = net_options(args)
-    if options["batch"] is not None:
-        raise UsageError("fit chooses the batch itself; drop --batch")
+    options = net_options(args)  # no --batch: fit chooses the batch itself
     first: list[NetReport] = []
 
     def analyse(batch: int) -> NetReport:

@@ -8,7 +8,7 @@ import sys
 
 from blobcalc.api import analyze
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_net_options, net_options
+from blobcalc.commands.options import NET_HELP, add_net_options, net_options
 from blobcalc.drawing import layer_drawing, render_graphviz, to_dot, to_graphml
 from blobcalc.errors import InputFileError, UsageError
 
@@ -17,7 +17,7 @@ RENDERED = frozenset({"svg", "png"})  # need Graphviz
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", help="a .prototxt net definition (V0, V1 or V2)")
+    parser.add_argument("net", help=NET_HELP)
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="where to write the drawing: .svg or .png (Graphviz), .dot or .graphml")
     parser.add_argument("--format", choices=FORMATS,

@@ -10,6 +10,10 @@ from blobcalc.memory import DTYPE_BYTES
 from blobcalc.shapes.registry import Shape
 from blobcalc.units import UNIT_BYTES
 
+# The NET argument of every command that analyses a net, described once.
+NET_HELP = "a .prototxt net (V0, V1 or V2), or a solver (its train net is analysed); '-' reads standard input"
+NET_OR_SOLVER_HELP = NET_HELP + "; optional with --solver, which then names the net"
+
 
 def parse_shape_option(text: str, option: str) -> tuple[str, Shape]:
     """'data=1,3,224,224' → ('data', (1, 3, 224, 224)); an empty shape after '=' is a scalar."""
@@ -29,14 +33,16 @@ def shape_map(values: Sequence[str] | None, option: str) -> dict[str, Shape]:
     return dict(parse_shape_option(v, option) for v in values or ())
 
 
-def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None = None) -> None:
-    """--phase/--level/--stage/--batch/--input-shape/--top-shape, as `analyze` takes them."""
+def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None = None, batch: bool = True) -> None:
+    """--phase/--level/--stage/--batch/--input-shape/--top-shape, as `analyze` takes them; without
+    `batch` no --batch (for a command that chooses the batch itself)."""
     parser.add_argument("--phase", choices=("TRAIN", "TEST"), default=phase_default,
                         help="which layers to keep, by their include/exclude rules (default TEST, or TRAIN "
                              "when only TRAIN builds, said in a notice; TRAIN for a solver's train net)")
     parser.add_argument("--level", type=int, default=0, help="net state level (default 0)")
     parser.add_argument("--stage", action="append", default=[], help="net state stage (repeatable)")
-    parser.add_argument("--batch", type=int, help="set the first dimension of every input")
+    if batch:
+        parser.add_argument("--batch", type=int, help="set the first dimension of every input")
     parser.add_argument("--input-shape", action="append", metavar="TOP=d0,d1,...",
                         help="shape of an input or data layer top (repeatable); a data layer whose "
                              "tops are all given becomes an Input layer")
@@ -57,7 +63,7 @@ def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None =
 
 def net_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of blobcalc.analyze() given by add_net_options' flags."""
-    return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": args.batch,
+    return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": getattr(args, "batch", None),
             "input_shapes": shape_map(args.input_shape, "--input-shape"),
             "top_shapes": shape_map(args.top_shape, "--top-shape"), "proto": args.proto,
             "allow_unknown_fields": args.allow_unknown_fields, "rules": tuple(args.rules), "rois": args.rois}

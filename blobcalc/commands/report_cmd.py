@@ -6,15 +6,14 @@ import argparse
 
 from blobcalc.api import report
 from blobcalc.commands import Command
-from blobcalc.commands.options import add_memory_options, add_net_options, net_options
+from blobcalc.commands.options import NET_OR_SOLVER_HELP, add_memory_options, add_net_options, net_options
 from blobcalc.drawing import graph_svg
 from blobcalc.errors import InputFileError
 from blobcalc.report.html_report import render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("net", nargs="?", help="a .prototxt net definition (V0, V1 or V2); optional with "
-                                                "--solver, which then names the net")
+    parser.add_argument("net", nargs="?", help=NET_OR_SOLVER_HELP)
     parser.add_argument("-o", "--output", required=True, metavar="FILE.html", help="where to write the page")
     parser.add_argument("--no-graph", action="store_true", help="leave out the layer graph (no Graphviz run)")
     add_net_options(parser, phase_default=None)
