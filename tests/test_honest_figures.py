@@ -191,10 +191,10 @@ def test_fit_gives_one_answer_when_the_memory_does_not_depend_on_the_batch(
                    'dim: 100 } } }\nlayer { name: "ip" type: "InnerProduct" bottom: "table" top: "ip" '
                    "inner_product_param { num_output: 10 } }\n")
     total = report(str(net)).memory.inference.totals.total
-    assert main(["fit", str(net), "--memory", str(total)]) == 0
+    assert main(["fit", str(net), "--memory", f"{total}B"]) == 0
     out = capsys.readouterr().out
     assert "fits at every batch: the estimate does not depend on the batch" in out and "does not fit\n" not in out
-    assert main(["fit", str(net), "--memory", str(total - 1)]) == 1
+    assert main(["fit", str(net), "--memory", f"{total - 1}B"]) == 1
     assert "does not fit at any batch" in capsys.readouterr().out
 
 
