@@ -65,6 +65,8 @@ class ScanRow:
     notes: tuple[str, ...] = field(default_factory=tuple)
     audit: str = ""  # with a weights pattern: "ok", "no weights", or why Caffe would refuse the weights
     phase: str = ""  # the phase analysed: the scan's, or the other one when only that one builds (see notes)
+    batch: int | None = None  # the batch of activation_bytes and caffe_log_bytes (the net's, or --batch)
+    training_batch: int | None = None  # the batch of training_bytes (the TRAIN net's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +315,7 @@ def classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
 def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> ScanRow:
     from blobcalc.api import analyze_net, analyze_net_that_builds, same_in_both_phases
     from blobcalc.memory import caffe_memory_required_bytes, net_memory, unique_blob_bytes
-    from blobcalc.memory_report import with_assumed_loss
+    from blobcalc.memory_report import net_batch, with_assumed_loss
     from blobcalc.report.figures import exact
 
     # The scan's phase, or the other one when only that one builds (said in the row's notes).
@@ -324,6 +326,7 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
         notes.append(f"fork fields: {', '.join(analysis.fork_fields)}")
     training = None
     training_partial = analysis.partial
+    training_batch = None
     try:
         run_phase = None
         if analysis.phase == "TRAIN":
@@ -339,6 +342,7 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
             notes.append(f"training assumes a loss on {', '.join(assumed)} (the net has none)")
         training = net_memory(train, training=True, run_phase=run_phase).totals.total
         training_partial = train.partial
+        training_batch = net_batch(train, options.batch)
     except BlobcalcError as exc:
         notes.append(f"no training estimate: {exc}")
     partial = analysis.partial
@@ -350,7 +354,8 @@ def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> S
                    None if training is None else exact(training, training_partial),
                    exact(caffe_memory_required_bytes(analysis), partial),
                    analysis.unsupported_types, _unknown_message(analysis), tuple(notes),
-                   _audit_status(path, analysis, options.weights_pattern), analysis.phase)
+                   _audit_status(path, analysis, options.weights_pattern), analysis.phase,
+                   net_batch(analysis, options.batch), training_batch)
 
 
 def weights_path_for(net_path: str, pattern: str) -> str:
@@ -405,7 +410,8 @@ def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
                   exact(memory.caffe_log_bytes, partial), analysis.unsupported_types, _unknown_message(analysis),
                   (f"solver {memory.solver.type}", *result.notices,
                    *((f"training assumes a loss on {', '.join(memory.assumed_loss)} (the net has none)",)
-                     if memory.assumed_loss else ())), phase=analysis.phase)
+                     if memory.assumed_loss else ())), phase=analysis.phase, batch=memory.batch,
+                  training_batch=memory.training_batch)
     # The row also depends on the net files the solver names (resolved as the analysis resolved them).
     plan = plan_solver(path)
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})

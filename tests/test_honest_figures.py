@@ -228,3 +228,17 @@ def test_compute_per_image_and_per_batch() -> None:
     data = json.loads(render(result, "json"))["compute"]
     assert (data["phase"], data["batch"], data["forward_maccs"], data["forward_maccs_per_image"]) == (
         "TEST", 10, per_batch, per_image)
+
+
+def test_every_format_and_scan_row_names_phase_and_batch() -> None:
+    result = report(str(CAFFENET_TRAIN_VAL))
+    assert "phase: TEST   batch: 50" in render(result, "table").splitlines()[0]
+    assert render(result, "markdown").startswith("### CaffeNet (TEST, batch 50)")
+    rows = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    assert {(row["phase"], row["batch"]) for row in rows} == {("TEST", "50")}
+    data = as_dict(result)
+    assert (data["memory"]["phase"], data["memory"]["batch"], data["memory"]["training_batch"]) == ("TEST", 50, 256)
+    assert (data["memory"]["seed"]["phase"], data["memory"]["seed"]["batch"]) == ("TRAIN", 256)
+    [row] = list(scan([str(CAFFENET_TRAIN_VAL)], ScanOptions()))
+    assert (row.phase, row.batch, row.training_batch) == ("TEST", 50, 256)
+    assert row.training_bytes == result.memory.training_total

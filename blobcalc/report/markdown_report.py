@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.report.figures import batch_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
 from blobcalc.report.table_report import HEADERS, RIGHT_ALIGNED, table_cells
@@ -21,7 +22,7 @@ def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
 
 def _lines(report: NetReport, unit: str) -> Iterator[str]:
     analysis = report.analysis
-    yield from (f"### {analysis.net_name or '(unnamed)'} ({analysis.phase})", "",
+    yield from (f"### {analysis.net_name or '(unnamed)'} ({analysis.phase}, {batch_text(report.memory.batch)})", "",
                 "| " + " | ".join(HEADERS) + " |",
                 "|" + "|".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + "|")
     for cells in table_cells(report, unit):

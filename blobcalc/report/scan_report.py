@@ -12,8 +12,8 @@ from typing import Any
 from blobcalc.scan import PARTIAL, ScanRow
 from blobcalc.units import human_bytes
 
-COLUMNS = ("path", "kind", "status", "phase", "era", "net_name", "layers", "params", "param_bytes", "activation_bytes",
-           "training_bytes", "caffe_log_bytes", "unknown_types", "audit", "message")
+COLUMNS = ("path", "kind", "status", "phase", "batch", "training_batch", "era", "net_name", "layers", "params",
+           "param_bytes", "activation_bytes", "training_bytes", "caffe_log_bytes", "unknown_types", "audit", "message")
 
 
 _FIELDS = tuple(field.name for field in fields(ScanRow))

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from blobcalc.api import NetReport
-from blobcalc.report.figures import UNKNOWN_TEXT
+from blobcalc.report.figures import UNKNOWN_TEXT, batch_text
 from blobcalc.report.rows import iter_layer_rows, shapes_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
@@ -57,6 +57,7 @@ def _lines(report: NetReport, unit: str) -> Iterator[str]:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     yield from (f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   format: {analysis.era}   "
-                f"phase: {analysis.phase}", "", fmt(HEADERS), fmt(["-" * w for w in widths]))
+                f"phase: {analysis.phase}   {batch_text(report.memory.batch).replace(' ', ': ')}", "", fmt(HEADERS),
+                fmt(["-" * w for w in widths]))
     yield from map(fmt, table_cells(report, unit))
     yield from ("", *summary_lines(report, unit), *notice_lines(report))
