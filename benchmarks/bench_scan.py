@@ -167,11 +167,11 @@ def dask_seconds(corpus: str, runs: int) -> tuple[float, bytes, bytes] | None:
         from distributed import Client, LocalCluster
     except ImportError:
         return None
-    from blobcalc.report.scan_report import render_jsonl_row
     from blobcalc.scan import ScanOptions, scan
+    from blobcalc.scan_format import render_jsonl_row
 
     local = "".join(map(render_jsonl_row, scan([corpus], ScanOptions(), jobs=2))).encode()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         best, rows = float("inf"), b""
         for _ in range(runs):

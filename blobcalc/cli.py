@@ -13,19 +13,20 @@ import traceback
 from collections.abc import Sequence
 
 from blobcalc import __version__
-from blobcalc.commands import all_commands
+from blobcalc.commands import Command, all_commands, command_named
 from blobcalc.errors import BlobcalcError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Command | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `only` (then only that command's module is imported)."""
     parser = argparse.ArgumentParser(prog="blobcalc", description="Exact blob shapes, parameters and memory "
                                      "of Caffe nets, as real Caffe computes them.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--version", action="version", version=f"blobcalc {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in all_commands():
+    for command in all_commands() if only is None else (only,):
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub)
         # SUPPRESS: an unset --debug after the subcommand must not undo `blobcalc --debug COMMAND`.
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # `blobcalc COMMAND ...` imports that command alone: a scan answered from its cache needs no analysis.
+    args = build_parser(command_named(arguments[0]) if arguments else None).parse_args(arguments)
     try:
         code: int = args.run(args)
         return code

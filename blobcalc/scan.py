@@ -13,18 +13,19 @@ import hashlib
 import os
 import re
 import stat
-import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
-from blobcalc.parse import decode_text, looks_binary, parse_message
 from blobcalc.scan_walk import NET, OTHER, SOLVER, SPECIAL, UNREADABLE, WEIGHTS, Candidate, discover, file_kind
 
 if TYPE_CHECKING:
+    from blobcalc import caffe_pb2
     from blobcalc.scan_cache import ScanCache
+
+# The analysis (protobuf, the schema, the shape rules) is imported by the functions that analyse a file,
+# not here: a rescan answered from the cache never loads it.
 
 __all__ = ["NET", "OTHER", "SOLVER", "SPECIAL", "UNREADABLE", "WEIGHTS", "Analysed", "Candidate", "ScanOptions",
            "ScanRow", "analyse_file", "discover", "in_shard", "scan", "scan_candidates", "scan_file"]
@@ -194,6 +195,8 @@ def analyse_file(candidate: Candidate, options: ScanOptions) -> Analysed:
     try:
         return _scan_regular(candidate.path, options)
     except Exception as exc:  # a bug of ours must not stop the scan
+        import traceback
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return Analysed(ScanRow(candidate.path, NET, ERROR,
                                 message=f"internal error (please report): {type(exc).__name__}: {exc} "
@@ -236,6 +239,9 @@ def file_digest(path: str, max_bytes: int) -> str:
 
 
 def _scan_regular(path: str, options: ScanOptions) -> Analysed:
+    from blobcalc import caffe_pb2
+    from blobcalc.parse import decode_text, looks_binary
+
     try:
         data = read_regular_file(path, options.max_bytes)
     except NotRegularFile as exc:
@@ -273,8 +279,6 @@ def _scan_regular(path: str, options: ScanOptions) -> Analysed:
                     digest)
 
 
-_NET_FIELDS = frozenset(caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name)
-_SOLVER_FIELDS = frozenset(caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name)
 _SOLVER_NET_FIELDS = ("net", "train_net", "net_param", "train_net_param")
 # The first statement of protobuf text: comments and blank lines, then `name:` or `name {` (or `name <`).
 _FIRST_FIELD = re.compile(r"(?:\s|#[^\n]*)*([A-Za-z_][A-Za-z0-9_]*)\s*(?:#[^\n]*\s*)*[:{<]")
@@ -287,6 +291,9 @@ def classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
     layers; a solver parses as a SolverParameter that names its net (or sets base_lr). A file that parses
     as neither is a broken net (or solver) only when its first statement is one of that message's fields,
     which prose, tables and label maps never start with."""
+    from blobcalc import caffe_pb2
+    from blobcalc.parse import parse_message
+
     net_error: BlobcalcError | None = None
     net = caffe_pb2.NetParameter()
     try:
@@ -305,14 +312,17 @@ def classify(text: str, path: str) -> tuple[str, object, BlobcalcError | None]:
         solver_error = exc
     first = _FIRST_FIELD.match(text)
     name = first.group(1) if first else ""
-    if net_error is not None and name in _NET_FIELDS and (solver_error is None or name not in _SOLVER_FIELDS):
+    net_fields = caffe_pb2.NetParameter.DESCRIPTOR.fields_by_name
+    solver_fields = caffe_pb2.SolverParameter.DESCRIPTOR.fields_by_name
+    if net_error is not None and name in net_fields and (solver_error is None or name not in solver_fields):
         return NET, None, net_error
-    if solver_error is not None and name in _SOLVER_FIELDS:
+    if solver_error is not None and name in solver_fields:
         return SOLVER, None, solver_error
     return OTHER, None, None
 
 
 def _scan_net(path: str, net: caffe_pb2.NetParameter, options: ScanOptions) -> ScanRow:
+    from blobcalc import caffe_pb2
     from blobcalc.api import analyze_net, analyze_net_that_builds, same_in_both_phases
     from blobcalc.memory import caffe_memory_required_bytes, net_memory, unique_blob_bytes
     from blobcalc.memory_report import net_batch, with_assumed_loss

@@ -19,7 +19,6 @@ import importlib.metadata
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,9 @@ from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest, solver_pl
 FORMAT = 2  # of the entries; a new format lives in a new folder
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # ~1 KiB an entry: about half a million files
 _ROW_FIELDS = {f.name: f.type for f in dataclasses.fields(ScanRow)}
+# plugins.ENTRY_POINT_GROUP, written out: importing plugins loads the shape registry, which a rescan
+# answered from the cache does not need (tests/test_scan_cache.py checks that the two agree).
+ENTRY_POINT_GROUP = "blobcalc.shape_rules"
 
 
 def default_directory() -> str:
@@ -94,6 +96,8 @@ class ScanCache:
                          for name, value in ((f, getattr(analysed.row, f)) for f in _ROW_FIELDS)}}
         data = json.dumps(entry).encode("utf-8", "surrogateescape")
         target = self._entry_path(key)
+        import tempfile
+
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
@@ -174,7 +178,6 @@ def build_fingerprint() -> str:
     """The blobcalc version, a hash of its source files and the installed shape-rule plugins: a row is
     never reused by another build, even one that kept the version number."""
     import blobcalc
-    from blobcalc.plugins import ENTRY_POINT_GROUP
 
     digest = hashlib.sha256(blobcalc.__version__.encode())
     package = Path(blobcalc.__file__).parent

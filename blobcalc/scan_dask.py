@@ -41,7 +41,7 @@ def connect(address: str) -> Iterator[Any]:
         if count and not count.isdigit():
             raise UsageError(f"--dask local:N takes a number of workers (got {address!r})")
         workers = int(count or os.cpu_count() or 1)
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             yield client
         return

@@ -155,3 +155,9 @@ def test_a_solver_whose_net_is_missing_is_analysed_again_when_it_arrives(tmp_pat
     (root / "later.prototxt").write_text(LENET)  # the net arrives: the solver's row must see it
     rows, analysed = scan_counting(root, ScanCache(cache))
     assert analysed == ["later.prototxt", "solver.prototxt"] and rows[1].status == "ok"
+
+
+def test_the_plugin_group_is_the_one_plugins_load() -> None:
+    from blobcalc import plugins, scan_cache
+
+    assert scan_cache.ENTRY_POINT_GROUP == plugins.ENTRY_POINT_GROUP

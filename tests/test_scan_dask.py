@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from blobcalc import scan_dask
-from blobcalc.report.scan_report import render_jsonl_row
 from blobcalc.scan import ScanOptions, scan
+from blobcalc.scan_format import render_jsonl_row
 from tests.golden_support import CORPUS
 
 distributed = pytest.importorskip("distributed", reason="the [dask] extra is part of the dev extras")
@@ -24,7 +24,7 @@ distributed = pytest.importorskip("distributed", reason="the [dask] extra is par
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
+                                  dashboard_address=":0") as local:
         yield local
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from blobcalc.cli import main
-from blobcalc.report.scan_progress import ProgressState, ScanProgress, progress_line
-from blobcalc.report.scan_report import row_dict
 from blobcalc.scan import Candidate, ScanRow, scan
+from blobcalc.scan_format import row_dict
+from blobcalc.scan_progress import ProgressState, ScanProgress, progress_line
 
 PROJECT = Path(__file__).resolve().parent.parent
 LENET = (PROJECT / "blobcalc" / "examples" / "lenet.prototxt").read_text()

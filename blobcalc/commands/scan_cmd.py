@@ -17,9 +17,6 @@ from typing import Any, TextIO
 
 from blobcalc.commands import Command
 from blobcalc.errors import UsageError
-from blobcalc.report import scan_html
-from blobcalc.report.scan_progress import ScanProgress
-from blobcalc.report.scan_report import render_csv, render_json, render_jsonl_row, render_table, summary_text
 from blobcalc.scan import (
     DEFAULT_MAX_BYTES,
     ERROR,
@@ -32,6 +29,8 @@ from blobcalc.scan import (
     in_shard,
     scan_candidates,
 )
+from blobcalc.scan_format import render_csv, render_json, render_jsonl_row, render_table, summary_text
+from blobcalc.scan_progress import ScanProgress
 from blobcalc.scan_walk import TEMP_PREFIX
 
 EXIT_SIGNAL_BASE = 128  # a shell's convention: 130 after Ctrl-C (SIGINT), 143 after SIGTERM
@@ -150,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.format == "json":
             out.write(render_json(rows))
         elif args.format == "html":
+            from blobcalc.report import scan_html
+
             out.write(scan_html.write_reports(rows, args.output, options, jobs=args.jobs))
         if args.format in ("csv", "jsonl"):
             sys.stderr.write(summary_text(rows))  # the rows stay machine-readable
@@ -177,7 +178,11 @@ def _check_output(output: str | None, paths: list[str], format_name: str) -> lis
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise UsageError(f"--output {output}: the folder {folder} does not exist")
-    return [output, scan_html.reports_dir(output)] if format_name == "html" else [output]
+    if format_name != "html":
+        return [output]
+    from blobcalc.report import scan_html
+
+    return [output, scan_html.reports_dir(output)]
 
 
 class _Output:

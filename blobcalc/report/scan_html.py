@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 from blobcalc.errors import BlobcalcError, InputFileError
 from blobcalc.report.html_report import NUM_CLASS, escape, page
-from blobcalc.report.scan_report import summary
 from blobcalc.scan import NET, OK, PARTIAL, SOLVER, ScanOptions, ScanRow
+from blobcalc.scan_format import summary
 from blobcalc.units import human_bytes
 
 COLUMNS: tuple[tuple[str, bool], ...] = (  # (header, numeric)
