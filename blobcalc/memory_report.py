@@ -69,6 +69,8 @@ class MemoryReport:
     seed_inference: SeedEstimate | None = None  # the seed method for one image of the analysed net
     forward_maccs_per_image: int | None = None  # the analysed net's forward MACCs at batch 1
     per_image_partial: bool = False  # the batch-1 analysis has unknown layers
+    training_unknown: str = ""  # the TRAIN net's unknown layers: how many, the first and why ("" if none)
+    test_batches: tuple[int | None, ...] = ()  # the batch of each of `test_nets`
 
     @property
     def partial(self) -> bool:
@@ -164,6 +166,17 @@ class _Training:
     assumed_loss: tuple[str, ...]
     seed: SeedEstimate | None
     seed_error: str
+    unknown: str = ""
+
+
+def unknown_layers_text(analysis: NetAnalysis) -> str:
+    """How many layers are unknown and why the first is: "" when every layer is known."""
+    unknown = analysis.unknown_layers
+    if not unknown:
+        return ""
+    first = unknown[0]
+    return (f"{len(unknown)} of {len(analysis.layers)} layers unknown, from '{first.name}' ({first.type}): "
+            f"{first.reason}")
 
 
 def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None = None,
@@ -190,7 +203,8 @@ def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis
                         net_memory(analysis, training=False, element_bytes=element_bytes, device=device),
                         inference_peak(analysis, element_bytes), training.memory, training.error, training.notes,
                         tests, solver, training.seed, training.seed_error or per_image_error, seed_notes(analysis),
-                        training.batch, training.assumed_loss, seed_inference, maccs, per_image_partial)
+                        training.batch, training.assumed_loss, seed_inference, maccs, per_image_partial,
+                        training.unknown, tuple(net_batch(test, requested_batch) for test in test_analyses))
 
 
 def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None, element_bytes: int,
@@ -229,7 +243,7 @@ def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAna
             seed = SeedEstimate(activations, per_image.param_count, inputs, batch)
         except BlobcalcError as exc:
             seed_error = f"the TRAIN net cannot be analysed at batch 1: {exc}"
-    return _Training(training, "", notes, batch, assumed, seed, seed_error)
+    return _Training(training, "", notes, batch, assumed, seed, seed_error, unknown_layers_text(train))
 
 
 def _per_image(analysis: NetAnalysis, at_batch: AtBatch,

@@ -242,3 +242,14 @@ def test_every_format_and_scan_row_names_phase_and_batch() -> None:
     [row] = list(scan([str(CAFFENET_TRAIN_VAL)], ScanOptions()))
     assert (row.phase, row.batch, row.training_batch) == ("TEST", 50, 256)
     assert row.training_bytes == result.memory.training_total
+
+
+def test_a_solvers_test_nets_say_their_batch_and_are_never_zero() -> None:
+    alexnet = report(solver=str(CORPUS / "BVLC__caffe" / "models__bvlc_alexnet__solver.prototxt"))
+    assert alexnet.memory.test_batches == (50,) and alexnet.memory.training_batch == 256
+    assert "test net (TEST, batch 50) " in render(alexnet, "table")
+    lenet = report(solver=str(CORPUS / "BVLC__caffe" / "examples__mnist__lenet_solver.prototxt"))
+    text = render(lenet, "table")
+    assert not ZERO_FIGURE.search(text), ZERO_FIGURE.search(text)
+    assert "+ test net (TEST, batch 100) ?" in text
+    assert lenet.memory.training_unknown.startswith("9 of 9 layers unknown, from 'mnist' (Data)")

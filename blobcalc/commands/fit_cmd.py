@@ -67,15 +67,20 @@ def run(args: argparse.Namespace) -> int:
         memory = result.memory
         return Trial(batch, figure, "", partial, memory.training_batch if args.train else memory.batch)
 
+    def unknown() -> str:
+        # The unknown layers of the net whose figure is fitted: the TRAIN net's for --train.
+        memory = first[0].memory
+        return (memory.training_unknown if args.train and memory.training_unknown else unknown_text(first[0]))
+
     def checked(batch: int) -> Trial:
         found = trial(batch)
         if found.partial and not args.allow_partial:
-            raise FitError(f"the net is partial ({unknown_text(first[0])}), so "
+            raise FitError(f"the net is partial ({unknown()}), so "
                            "its memory is unknown and no batch can be said to fit; give the unknown tops "
                            "(--input-shape, --top-shape) or pass --allow-partial for the bound the known layers "
                            "give (at most N)")
         if found.partial and not found.bytes:
-            raise FitError(f"nothing of this net's memory is known ({unknown_text(first[0])}), so no batch can "
+            raise FitError(f"nothing of this net's memory is known ({unknown()}), so no batch can "
                            "be said to fit; give the unknown tops (--input-shape, --top-shape)")
         return found
 
@@ -110,7 +115,8 @@ def _lines(fit: FitResult, at_one: NetReport, args: argparse.Namespace) -> list[
     elif args.train:
         notes += [f"  note: {note}" for note in memory.training_notes]
     if partial:
-        notes.append(f"  partial: {unknown_text(at_one)}; the known layers alone need this much, so the real "
+        unknown = memory.training_unknown if args.train and memory.training_unknown else unknown_text(at_one)
+        notes.append(f"  partial: {unknown}; the known layers alone need this much, so the real "
                      "largest batch is at most the answer")
     evaluated = f"  ({fit.evaluations} batch sizes propagated)"
     if fit.limit == LIMIT_NONE:

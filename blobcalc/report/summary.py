@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from blobcalc.api import NetReport
 from blobcalc.memory import MemoryTotals
+from blobcalc.memory_report import unknown_layers_text
 from blobcalc.report.figures import batch_text, bytes_text, count_text
 from blobcalc.report.rows import totals
 from blobcalc.units import format_bytes
@@ -34,14 +35,8 @@ def _components(t: MemoryTotals, unit: str, training: bool, partial: bool) -> st
 
 
 def unknown_text(report: NetReport) -> str:
-    """How many layers are unknown and why the first is: "" when every layer is known."""
-    analysis = report.analysis
-    unknown = analysis.unknown_layers
-    if not unknown:
-        return ""
-    first = unknown[0]
-    return (f"{len(unknown)} of {len(analysis.layers)} layers unknown, from '{first.name}' ({first.type}): "
-            f"{first.reason}")
+    """How many layers of the analysed net are unknown and why the first is: "" when every layer is known."""
+    return unknown_layers_text(report.analysis)
 
 
 def partial_text(report: NetReport) -> str:
@@ -78,11 +73,12 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
     if memory.training is not None:
         solver = memory.solver
         train_partial = memory.training_partial
-        train_mark = mark if partial else partial_text(report) if train_partial else ""
-        if train_partial and not train_mark:
-            train_mark = "  (partial: unknown layers of the TRAIN net left out)"
-        tests = (f" + test nets {format_bytes(sum(t.totals.total for t in memory.test_nets), unit)}"
-                 if memory.test_nets else "")
+        train_mark = ""
+        if train_partial:
+            train_mark = (f"  (partial: {memory.training_unknown.split(', from')[0]} in the TRAIN net, left out)"
+                          if memory.training_unknown else "  (partial: unknown layers of a test net left out)")
+        tests = "".join(f" + test net (TEST, {batch_text(batch)}) {bytes_text(test.totals.total, test.partial, unit)}"
+                        for test, batch in zip(memory.test_nets, memory.test_batches, strict=False))
         notes = ((memory.assumed_loss_text,) if memory.assumed_loss else ()) + memory.training_notes
         items.append(SummaryItem(
             f"training ({train_net}, {solver.type} solver{' from ' + solver.source if solver.source else ''}, "
