@@ -20,6 +20,7 @@ from blobcalc.scan import ERROR, UNREADABLE, Analysed, Candidate, ScanOptions, S
 RETRIES = 2  # a task that raises (an unreachable worker's file system, say) is run again this often
 BATCH_BYTES = 4 * 1024 * 1024  # of prototxt per task: ~1 s of analysis, well above Dask's per-task cost
 BATCH_FILES = 256  # and at most this many files
+CONNECT_TIMEOUT = "20s"  # to reach a scheduler that is up; longer means it is not
 
 
 def analyse_batch(batch: Sequence[Candidate], options: ScanOptions) -> list[Analysed]:
@@ -46,8 +47,8 @@ def connect(address: str) -> Iterator[Any]:
             yield client
         return
     try:
-        client = Client(scheduler_file=address, timeout="30s") if os.path.isfile(address) else Client(
-            address, timeout="30s")
+        client = Client(scheduler_file=address, timeout=CONNECT_TIMEOUT) if os.path.isfile(address) else Client(
+            address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"--dask {address}: cannot reach the Dask scheduler: {exc}") from None
     with client:

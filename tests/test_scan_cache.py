@@ -161,3 +161,16 @@ def test_the_plugin_group_is_the_one_plugins_load() -> None:
     from blobcalc import plugins, scan_cache
 
     assert scan_cache.ENTRY_POINT_GROUP == plugins.ENTRY_POINT_GROUP
+
+
+def test_a_rescan_from_the_cache_loads_no_analysis(tree: Path, tmp_path: Path) -> None:
+    """What makes a warm rescan fast: it never imports the analysis (protobuf schema, shape rules)."""
+    cache = str(tmp_path / "cache")
+    for _ in range(2):
+        probe = (f"import sys; from blobcalc.cli import main; main(['scan', {str(tree)!r}, '--cache', {cache!r}, "
+                 "'--format', 'jsonl']); print(sorted(m for m in ('blobcalc.api', 'blobcalc.propagate', "
+                 "'blobcalc.shapes.registry') if m in sys.modules), file=sys.stderr)")
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                                check=False)
+    # The solver's net is found: nothing is left to check by planning it, so nothing loads the analysis.
+    assert result.stderr.splitlines()[-1] == "[]"

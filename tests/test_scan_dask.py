@@ -61,3 +61,14 @@ def test_the_cli_scans_on_a_cluster(cluster: Any, local_rows: list[str], tmp_pat
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 1, result.stderr  # the corpus holds nets that Caffe refuses
     assert [json.loads(line) for line in result.stdout.splitlines()] == [json.loads(r) for r in local_rows]
+
+
+def test_bad_dask_addresses_are_usage_errors(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from blobcalc.cli import main
+
+    monkeypatch.setattr(scan_dask, "CONNECT_TIMEOUT", "1s")
+    assert main(["scan", str(CORPUS), "--dask", "local:many"]) == 2
+    assert "--dask local:N takes a number of workers" in capsys.readouterr().err
+    assert main(["scan", str(CORPUS), "--dask", "tcp://127.0.0.1:9", "--no-cache"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
