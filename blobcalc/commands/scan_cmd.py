@@ -130,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(row)
                 if args.format == "jsonl":
                     out.write(render_jsonl_row(row))  # streamed: shards concatenate into the full result
+                interrupted.check()
+            interrupted.check()
         except (KeyboardInterrupt, ScanInterrupted) as exc:
             stopped_by = exc.signal_number if isinstance(exc, ScanInterrupted) else signal.SIGINT
+            interrupted.received = None
             interrupted.stop()  # a second signal ends the process as usual
             rows_iter.close()  # stops the workers at once
             reason = f"not scanned: the scan was interrupted ({signal.Signals(stopped_by).name})"
@@ -228,27 +231,36 @@ class _Output:
 
 
 class _Interrupts:
-    """SIGTERM raises ScanInterrupted (Ctrl-C raises KeyboardInterrupt as usual) until stop()."""
+    """Ctrl-C (SIGINT) and SIGTERM raise ScanInterrupted until stop(). The signal is also remembered:
+    an exception raised where Python ignores it (a fork handler of a worker being started, a finalizer)
+    is raised again by check() once the next row is in."""
 
     def __init__(self) -> None:
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
+        self.received: int | None = None
 
     def _handler(self, signal_number: int, frame: FrameType | None) -> None:
+        self.received = signal_number
         raise ScanInterrupted(signal_number)
 
+    def check(self) -> None:
+        if self.received is not None:
+            raise ScanInterrupted(self.received)
+
     def stop(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-            self.previous = None
+        for number, previous in self.previous.items():
+            signal.signal(number, previous)
+        self.previous = {}
 
 
 @contextlib.contextmanager
 def _interrupts() -> Iterator[_Interrupts]:
     interrupts = _Interrupts()
     try:
-        interrupts.previous = signal.signal(signal.SIGTERM, interrupts._handler)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            interrupts.previous[number] = signal.signal(number, interrupts._handler)
     except ValueError:  # not the main thread: signals stay as they are
-        interrupts.previous = None
+        interrupts.stop()
     try:
         yield interrupts
     finally:
