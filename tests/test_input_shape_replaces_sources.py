@@ -59,7 +59,7 @@ def test_video_data_is_a_fork_field_of_a_later_ssd_release(tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     net = net_with_source(tmp_path, "VideoData")
     assert "LayerParameter.video_data_param (SSD fork (weiliu89/caffe))" in analyze(str(net)).fork_fields
-    assert main(["analyze", str(net), "--input-shape", "data=1,3,300,300"]) == 0
+    assert main(["analyze", str(net), "--input-shape", "data=1,3,300,300", "--verbose"]) == 0
     out = capsys.readouterr().out
     assert "Input<-VideoData" in out
     assert "notice: LayerParameter.video_data_param (SSD fork (weiliu89/caffe)) is not in BVLC Caffe's schema" in out

@@ -90,3 +90,52 @@ def test_fit_help_lists_no_option_it_refuses(capsys: pytest.CaptureFixture[str])
 def test_every_net_command_describes_net_the_same_way() -> None:
     for name in ("analyze", "report", "fit", "graph", "audit"):
         assert "'-' reads standard input" in " ".join(_subcommand_help(name).split()), name
+
+
+SSD_LITE = CORPUS / "eric612__MobileNet-YOLO/models__mobilenetv2_voc__ssd_lite__train.prototxt"
+
+
+def _analyze(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(["analyze", *args]) == 0
+    out: str = capsys.readouterr().out
+    return out
+
+
+def test_notices_are_grouped_by_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    """An SSD net: one line for its fork layer types, one for its fork fields; --verbose lists each."""
+    grouped = [line for line in _analyze(capsys, str(SSD_LITE), "--summary").splitlines()
+               if line.startswith(("notice:", "note:"))]
+    verbose = [line for line in _analyze(capsys, str(SSD_LITE), "--summary", "--verbose").splitlines()
+               if line.startswith(("notice:", "note:"))]
+    fork_types = [line for line in grouped if "not in BVLC Caffe:" in line]
+    assert fork_types == ["notice: layer types not in BVLC Caffe: AnnotatedData, MultiBoxLoss, Permute, PriorBox "
+                          "(the SSD fork (weiliu89/caffe)); DepthwiseConvolution (the DepthwiseConvolution fork "
+                          "(yonghenglh6/DepthwiseConvolution))"]
+    assert sum("fields of forks are not in BVLC Caffe's schema" in line for line in grouped) == 1
+    assert sum("is not in BVLC Caffe's schema" in line for line in verbose) == 9
+    assert len(grouped) < len(verbose)
+    # Nothing is lost: every fork type and field named in the verbose lines is in the grouped ones.
+    assert all(name in " ".join(grouped) for name in ("LayerParameter.annotated_data_param", "PriorBox"))
+
+
+def test_summary_prints_the_totals_without_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    full = _analyze(capsys, str(RESNET))
+    summary = _analyze(capsys, str(RESNET), "--summary")
+    assert "bn_conv1" in full and "bn_conv1" not in summary
+    assert summary.splitlines()[0] == full.splitlines()[0]
+    assert [line for line in summary.splitlines() if line.startswith("parameters:")] == \
+        [line for line in full.splitlines() if line.startswith("parameters:")]
+    assert len(summary.splitlines()) < 40 < len(full.splitlines())
+    assert main(["analyze", str(RESNET), "--summary", "--format", "json"]) == 2
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_the_table_fits_the_terminal(width: int, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _analyze(capsys, str(SSD_LITE), "--width", str(width)).splitlines()
+    table = lines[2:lines.index("", 2)]
+    assert max(map(len, table)) <= width
+    full = _analyze(capsys, str(SSD_LITE), "--width", "0").splitlines()
+    assert max(map(len, full[2:full.index("", 2)])) > 120  # the net's own table is wider than any of these
+    assert len(table) >= len(full[2:full.index("", 2)])  # every layer is still there
+    assert any("…" in line for line in table)
+    assert any(line.startswith(f"(fitted to {width} columns") for line in table[-2:])

@@ -7,6 +7,7 @@ from typing import TextIO
 
 from blobcalc.api import NetReport
 from blobcalc.report import csv_report, json_report, markdown_report, table_report
+from blobcalc.report.view import TextView
 
 RENDERERS: dict[str, Callable[[NetReport, str], str]] = {
     "table": table_report.render,
@@ -28,6 +29,16 @@ def render(report: NetReport, fmt: str, unit: str = "MiB") -> str:
     return RENDERERS[fmt](report, unit)
 
 
-def write_report(report: NetReport, fmt: str, stream: TextIO, unit: str = "MiB") -> None:
-    """Write render(report, fmt, unit) to `stream`, piece by piece."""
-    WRITERS[fmt](report, stream, unit)
+# The formats laid out for a reader (TextView: grouped notices, summary only, terminal width).
+TEXT_WRITERS: dict[str, Callable[[NetReport, TextIO, str, TextView | None], None]] = {
+    "table": table_report.write,
+    "markdown": markdown_report.write,
+}
+
+
+def write_report(report: NetReport, fmt: str, stream: TextIO, unit: str = "MiB", view: TextView | None = None) -> None:
+    """Write render(report, fmt, unit) to `stream`, piece by piece; `view` lays out table and markdown."""
+    if fmt in TEXT_WRITERS:
+        TEXT_WRITERS[fmt](report, stream, unit, view)
+    else:
+        WRITERS[fmt](report, stream, unit)

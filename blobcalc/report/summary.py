@@ -3,6 +3,7 @@ figure names the net, phase and batch it is for; a figure of a net with unknown 
 lower bound ("at least") or unknown ("?"), never 0 (report/figures.py)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from blobcalc.api import NetReport
@@ -140,7 +141,10 @@ def summary_lines(report: NetReport, unit: str) -> list[str]:
     return lines
 
 
-def notice_lines(report: NetReport) -> list[str]:
+def notice_lines(report: NetReport, verbose: bool = True) -> list[str]:
+    """The unknown layers, notices and per-layer notes under the summary. `verbose`: each on its own
+    line; otherwise one line per kind (fork layer types, fork fields, the same note on several layers),
+    so that a net of a fork (SSD: dozens of fork fields and PriorBox notes) stays readable."""
     analysis = report.analysis
     unknown = analysis.unknown_layers
     roots = [layer for layer in unknown if not layer.reason.startswith("bottom '")]
@@ -148,11 +152,44 @@ def notice_lines(report: NetReport) -> list[str]:
     if len(unknown) > len(roots):
         lines.append(f"unknown: {len(unknown) - len(roots)} more layers downstream of these "
                      "(their figures are left out of every total)")
-    lines += [f"notice: layer type '{layer_type}' is not in BVLC Caffe; it comes from the {origin}"
-              for layer_type, origin in analysis.fork_types]
-    lines += [f"notice: {name} is not in BVLC Caffe's schema, which refuses this file"
-              for name in analysis.fork_fields]
+    grouped = False
+    if verbose or len(analysis.fork_types) < 2:
+        lines += [f"notice: layer type '{layer_type}' is not in BVLC Caffe; it comes from the {origin}"
+                  for layer_type, origin in analysis.fork_types]
+    else:
+        by_origin: dict[str, list[str]] = {}
+        for layer_type, origin in analysis.fork_types:
+            by_origin.setdefault(origin, []).append(layer_type)
+        lines.append("notice: layer types not in BVLC Caffe: " + "; ".join(
+            f"{', '.join(types)} (the {origin})" for origin, types in by_origin.items()))
+        grouped = True
+    if verbose or len(analysis.fork_fields) < 2:
+        lines += [f"notice: {name} is not in BVLC Caffe's schema, which refuses this file"
+                  for name in analysis.fork_fields]
+    else:
+        names = [field.partition(" (")[0] for field in analysis.fork_fields]
+        lines.append(f"notice: {len(names)} fields of forks are not in BVLC Caffe's schema, which refuses this "
+                     f"file: {_first(names, 4)}")
+        grouped = True
     lines += [f"notice: {notice}" for notice in (*analysis.notices, *report.notices)]
+    notes: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for layer in analysis.layers:
-        lines += [f"note: layer '{layer.name}': {note}" for note in layer.notes]
+        for note in layer.notes:
+            # One kind of note: the same text but for its figures, on layers of one type.
+            kind = (layer.type, re.sub(r"[0-9][0-9,.]*", "#", note))
+            notes.setdefault(kind, []).append((layer.name, note))
+    for (layer_type, _), found in notes.items():
+        if verbose or len(found) == 1:
+            lines += [f"note: layer '{name}': {note}" for name, note in found]
+            continue
+        names = [f"'{name}'" for name, _ in found]
+        differ = "; the figures differ per layer" if len({note for _, note in found}) > 1 else ""
+        lines.append(f"note: {len(found)} {layer_type} layers ({_first(names, 3)}): {found[0][1]}{differ}")
+        grouped = True
+    if grouped:
+        lines.append("(notices of one kind are grouped; --verbose lists every one)")
     return lines
+
+
+def _first(items: list[str], shown: int) -> str:
+    return ", ".join(items[:shown]) + (f", … ({len(items)} in all)" if len(items) > shown else "")

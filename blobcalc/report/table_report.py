@@ -9,6 +9,7 @@ from blobcalc.report.figures import UNKNOWN_TEXT, batch_text
 from blobcalc.report.rows import iter_layer_rows, shapes_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
+from blobcalc.report.view import TextView, elide, plan_columns
 from blobcalc.units import format_bytes
 
 HEADERS = ("#", "layer", "type", "top shapes", "outputs", "params", "MACCs", "infer mem", "train mem")
@@ -35,29 +36,50 @@ def table_cells(report: NetReport, unit: str) -> Iterator[list[str]]:
                format_bytes(row.training.total, unit) if row.training is not None else "-"]
 
 
-def render(report: NetReport, unit: str = "MiB") -> str:
-    return "\n".join(_lines(report, unit)) + "\n"
+def render(report: NetReport, unit: str = "MiB", view: TextView | None = None) -> str:
+    return "\n".join(_lines(report, unit, view or TextView())) + "\n"
 
 
-def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
-    """Write render(report, unit) to `stream` line by line."""
-    write_lines(stream, _lines(report, unit))
+def write(report: NetReport, stream: TextIO, unit: str = "MiB", view: TextView | None = None) -> None:
+    """Write render(report, unit, view) to `stream` line by line."""
+    write_lines(stream, _lines(report, unit, view or TextView()))
 
 
-def _lines(report: NetReport, unit: str) -> Iterator[str]:
+# Narrowing the table to a terminal: names and shapes are shortened with '…' down to these widths, then
+# the columns least needed to read the net are left out (they are in every other format).
+_ELIDABLE = {1: 16, 2: 12, 3: 18}  # layer, type, top shapes → their narrowest
+_KEEP_END = frozenset({1})  # layer names keep their end
+_DROPPABLE = (4, 6, 8, 0)  # outputs, MACCs, train mem, #
+
+
+def _lines(report: NetReport, unit: str, view: TextView) -> Iterator[str]:
     analysis = report.analysis
+    yield (f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   format: {analysis.era}   "
+           f"phase: {analysis.phase}   {batch_text(report.memory.batch).replace(' ', ': ')}")
+    if not view.summary:
+        yield from ("", *_table(report, unit, view.width))
+    yield from ("", *summary_lines(report, unit), *notice_lines(report, verbose=view.verbose))
+
+
+def _table(report: NetReport, unit: str, width: int | None) -> Iterator[str]:
     # The cells are made twice, the first time for the column widths only: holding them all would
     # cost ~400 bytes a layer (a third of the analysis itself); making them again costs little time.
-    widths = [len(h) for h in HEADERS]
+    natural = [len(h) for h in HEADERS]
     for cells in table_cells(report, unit):
-        widths = [max(width, len(cell)) for width, cell in zip(widths, cells, strict=True)]
+        natural = [max(width, len(cell)) for width, cell in zip(natural, cells, strict=True)]
+    plan = plan_columns(HEADERS, natural, width, _ELIDABLE, _DROPPABLE)
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in RIGHT_ALIGNED else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        shown = ((elide(cells[i], w, i in _KEEP_END), w, i in RIGHT_ALIGNED)
+                 for i, w in zip(plan.shown, plan.widths, strict=True))
+        return "  ".join(cell.rjust(w) if right else cell.ljust(w) for cell, w, right in shown).rstrip()
 
-    yield from (f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   format: {analysis.era}   "
-                f"phase: {analysis.phase}   {batch_text(report.memory.batch).replace(' ', ': ')}", "", fmt(HEADERS),
-                fmt(["-" * w for w in widths]))
+    dashes = ["-" * natural[i] for i in range(len(HEADERS))]
+    for i, w in zip(plan.shown, plan.widths, strict=True):
+        dashes[i] = "-" * w
+    yield from (fmt(HEADERS), fmt(dashes))
     yield from map(fmt, table_cells(report, unit))
-    yield from ("", *summary_lines(report, unit), *notice_lines(report))
+    if plan.left_out or plan.elided:
+        yield f"(fitted to {width} columns: long cells cut with '…'; --width 0 shows all)"
+        if plan.left_out:
+            yield f"(columns left out: {', '.join(plan.left_out)})"
