@@ -140,3 +140,12 @@ def scan_candidates_of(root: Path) -> list[Candidate]:
     from blobcalc.scan import discover
 
     return discover([str(root)])
+
+
+def test_an_html_scan_never_reads_its_index_or_its_reports(tmp_path: Path) -> None:
+    (tmp_path / "net.prototxt").write_text(LENET)
+    index = tmp_path / "index.html"
+    for _ in range(2):
+        assert main(["scan", str(tmp_path), "--format", "html", "-o", str(index), "--jobs", "1"]) == 0
+        assert "1 files: 1 ok | 1 net" in index.read_text()  # neither the index nor a report page was a row
+    assert len(list((tmp_path / "index_reports").iterdir())) == 1
