@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -50,7 +49,7 @@ class ScanCache:
     def __init__(self, directory: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.directory = Path(directory or default_directory()) / f"v{FORMAT}"
         self.max_bytes = max_bytes
-        self.build = build_fingerprint()
+        self.build = remembered_build_fingerprint(self.directory)
         self.hits = self.misses = self.stored = 0
         self.cwd = os.getcwd()
         self._prefixes: dict[ScanOptions, bytes] = {}
@@ -177,6 +176,8 @@ def _checked_entry(entry: Any, key: str, path: str) -> ScanRow | None:
 def build_fingerprint() -> str:
     """The blobcalc version, a hash of its source files and the installed shape-rule plugins: a row is
     never reused by another build, even one that kept the version number."""
+    import importlib.metadata
+
     import blobcalc
 
     digest = hashlib.sha256(blobcalc.__version__.encode())
@@ -189,6 +190,35 @@ def build_fingerprint() -> str:
         digest.update(f"{entry_point.name}={entry_point.value}@{distribution.version if distribution else ''}"
                       .encode())
     return digest.hexdigest()
+
+
+def remembered_build_fingerprint(directory: Path) -> str:
+    """build_fingerprint(), remembered in the cache folder under the size and time of every source file
+    and the time of every folder on sys.path (installing or removing a package changes its folder): the
+    same build is not hashed again at every scan, any change is."""
+    import blobcalc
+
+    package = Path(blobcalc.__file__).parent
+    stats: list[object] = [blobcalc.__version__]
+    for source in sorted(package.rglob("*.py")):
+        info = source.stat()
+        stats.append([str(source.relative_to(package)), info.st_size, info.st_mtime_ns])
+    for entry in sys.path:
+        with contextlib.suppress(OSError):
+            stats.append([entry, os.stat(entry or ".").st_mtime_ns])
+    signature = hashlib.sha256(json.dumps(stats).encode("utf-8", "surrogateescape")).hexdigest()
+    memo = directory / "builds" / f"{signature}.txt"
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        remembered = memo.read_text("ascii").strip()
+        if len(remembered) == 64 and all(c in "0123456789abcdef" for c in remembered):
+            return remembered
+    fingerprint = build_fingerprint()
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary = memo.with_name(f".tmp-{os.getpid()}-{memo.name}")
+        temporary.write_text(fingerprint, "ascii")
+        os.replace(temporary, memo)
+    return fingerprint
 
 
 def _now() -> float:

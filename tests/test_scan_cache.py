@@ -174,3 +174,19 @@ def test_a_rescan_from_the_cache_loads_no_analysis(tree: Path, tmp_path: Path) -
                                 check=False)
     # The solver's net is found: nothing is left to check by planning it, so nothing loads the analysis.
     assert result.stderr.splitlines()[-1] == "[]"
+
+
+def test_the_build_fingerprint_is_remembered_and_a_bad_memo_ignored(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import blobcalc
+    from blobcalc.scan_cache import build_fingerprint, remembered_build_fingerprint
+
+    real = build_fingerprint()
+    assert remembered_build_fingerprint(tmp_path) == real  # computed and remembered
+    [memo] = (tmp_path / "builds").iterdir()
+    memo.write_text("not a digest")
+    assert remembered_build_fingerprint(tmp_path) == real
+    memo.write_text("f" * 64)  # a memo is only trusted under the exact sizes and times it was made for
+    assert remembered_build_fingerprint(tmp_path) == "f" * 64
+    monkeypatch.setattr(blobcalc, "__version__", "99.0")  # another build: the memo is not used
+    assert remembered_build_fingerprint(tmp_path) == build_fingerprint() != real
