@@ -14,7 +14,7 @@ from blobcalc.compute import LayerCompute, net_compute
 from blobcalc.errors import BlobcalcError, GraphError, InputFileError, ParseError, UsageError
 from blobcalc.forks import fork_fields_used
 from blobcalc.graph import NetGraph, build_graph
-from blobcalc.memory import DTYPE_BYTES
+from blobcalc.memory import DEFAULT_ENGINE, DTYPE_BYTES, ENGINES
 from blobcalc.memory_report import MemoryReport, build_memory_report
 from blobcalc.netstate import PHASES, build_state, filter_layers, phase_independent
 from blobcalc.parse import MAX_TEXT_BYTES, SkippedField, decode_text, parse_net, read_text
@@ -54,13 +54,15 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str | None = None, l
             stages: Iterable[str] = (), batch: int | None = None,
             input_shapes: Mapping[str, Shape] | None = None,
             top_shapes: Mapping[str, Shape] | None = None, proto: str | None = None,
-            allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None) -> NetAnalysis:
+            allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None,
+            datum_shapes: Mapping[str, Shape] | None = None) -> NetAnalysis:
     """Parse, upgrade, filter by phase/level/stage, build the DAG and propagate shapes.
 
     `proto`: read the net with a fork's caffe.proto (blobcalc.fork_schema); `allow_unknown_fields`: skip
     fields the schema lacks, each listed in the notices; `rules`: user rule files (blobcalc.plugins);
     `rois`: the number of regions detection heads are sized for (proposal layers' first axis).
     Without `phase`, TEST, or TRAIN when only TRAIN builds (analyze_net_that_builds).
+    `datum_shapes`: {data layer: (C, H, W)} of the records its database holds (--datum-shape).
     Raises a BlobcalcError subclass for anything Caffe would refuse."""
     if phase is not None and phase not in PHASES:
         raise UsageError(f"phase must be TRAIN or TEST, not {phase!r}")
@@ -83,7 +85,8 @@ def analyze(path_or_text: str | os.PathLike[str], *, phase: str | None = None, l
         level, stages, default_phase = spec.state.level, (*stages, *spec.state.stage), "TRAIN"
     return _with_notices(analyze_net_that_builds(net, source, phase=phase, default_phase=default_phase, level=level,
                                                  stages=stages, batch=batch, input_shapes=input_shapes,
-                                                 top_shapes=top_shapes, rois=rois),
+                                                 top_shapes=top_shapes, rois=rois,
+                                                 datum_shapes=datum_shapes),
                          read_notices)
 
 
@@ -101,13 +104,14 @@ def solver_given_as_net(path_or_text: str | os.PathLike[str]) -> str | None:
 def analyze_net(net: caffe_pb2.NetParameter, source: str, *, phase: str = "TEST", level: int = 0,
                 stages: Iterable[str] = (), batch: int | None = None,
                 input_shapes: Mapping[str, Shape] | None = None,
-                top_shapes: Mapping[str, Shape] | None = None, rois: int | None = None) -> NetAnalysis:
+                top_shapes: Mapping[str, Shape] | None = None, rois: int | None = None,
+                datum_shapes: Mapping[str, Shape] | None = None) -> NetAnalysis:
     """The same as analyze() on an already parsed NetParameter."""
     upgraded = upgrade_net(net, source)
     state = build_state(upgraded.net, PHASES[phase], level, stages)
     layers = filter_layers(upgraded.net, state)
     graph = build_graph(layers, auto_top_count)
-    options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch, rois)
+    options = ShapeOptions(dict(input_shapes or {}), dict(top_shapes or {}), batch, rois, dict(datum_shapes or {}))
     results = propagate(graph, PHASES[phase], options)
     notices = (*upgraded.notices, *duplicate_name_notices(graph))
     return NetAnalysis(source, upgraded.net.name, upgraded.era, phase, level, tuple(sorted(state.stages)),
@@ -170,7 +174,8 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
            input_shapes: Mapping[str, Shape] | None = None, top_shapes: Mapping[str, Shape] | None = None,
            solver: str | None = None, dtype: str = "float32", device: str = "gpu", proto: str | None = None,
            allow_unknown_fields: bool = False, rules: Sequence[str] = (), rois: int | None = None,
-           assume_loss: bool = True) -> NetReport:
+           assume_loss: bool = True, engine: str = DEFAULT_ENGINE,
+           datum_shapes: Mapping[str, Shape] | None = None) -> NetReport:
     """Analyze a net (or a solver's train net) and compute its memory and compute report.
     `proto`, `allow_unknown_fields` and `rules` are analyze()'s, for every net read. `assume_loss`:
     a TRAIN net without any loss weight (a deploy net) is trained with a loss on its outputs, as a user
@@ -183,6 +188,9 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
     if device not in ("gpu", "cpu"):
         raise UsageError(f"device must be gpu or cpu, not {device!r}")
     _check_rois(rois)
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    given_datums = dict(datum_shapes or {})
     given_inputs = dict(input_shapes or {})
     given_tops = dict(top_shapes or {})
     notices: list[str] = []
@@ -218,7 +226,8 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
             notices += [f"test net {test_source}: {notice}" for notice in test_notices]
             test_analyses.append(analyze_net(test_net, test_source, phase="TEST", level=test_spec.state.level,
                                              stages=tuple(test_spec.state.stage), batch=batch,
-                                             input_shapes=given_inputs, top_shapes=given_tops, rois=rois))
+                                             input_shapes=given_inputs, top_shapes=given_tops, rois=rois,
+                                             datum_shapes=given_datums))
     elif loaded is not None:
         source, net, read_notices = loaded
         default_phase = "TEST"
@@ -226,25 +235,27 @@ def report(path_or_text: str | os.PathLike[str] | None = None, *, phase: str | N
         raise UsageError("give a net file, or --solver")
     analysis = _with_notices(analyze_net_that_builds(net, source, phase=phase, default_phase=default_phase,
                                                      level=level, stages=stage_list, batch=batch,
-                                                     input_shapes=given_inputs, top_shapes=given_tops, rois=rois),
+                                                     input_shapes=given_inputs, top_shapes=given_tops, rois=rois,
+                                                     datum_shapes=given_datums),
                              read_notices)
 
     def at_batch(base: NetAnalysis, new_batch: int) -> NetAnalysis:
         # Explicit input shapes keep their other axes; the batch axis follows the request. The same
         # phase builds the same net, so only the shapes are propagated again, over the same graph.
         inputs = {name: (new_batch, *shape[1:]) if shape else shape for name, shape in given_inputs.items()}
-        options = ShapeOptions(inputs, dict(given_tops), new_batch, rois)
+        options = ShapeOptions(inputs, dict(given_tops), new_batch, rois, given_datums)
         return dataclasses.replace(base, layers=propagate(base.graph, PHASES[base.phase], options))
 
     train_analysis = None
     if analysis.phase != "TRAIN" and not same_in_both_phases(net, analysis):
         train_analysis = functools.partial(analyze_net, net, source, phase="TRAIN", level=level, stages=stage_list,
                                            batch=batch, input_shapes=given_inputs, top_shapes=given_tops,
-                                           rois=rois)
+                                           rois=rois, datum_shapes=given_datums)
     # A TRAIN re-analysis is the parsed net's only later reader: otherwise let it go now (the analysis
     # keeps what it needs, which for a legacy net is its upgraded copy).
     del net
-    memory = build_memory_report(analysis, at_batch, train_analysis, dtype=dtype, device=device, solver=settings,
+    memory = build_memory_report(analysis, at_batch, train_analysis, dtype=dtype, device=device, engine=engine,
+                                 solver=settings,
                                  test_analyses=tuple(test_analyses), assume_loss=assume_loss, requested_batch=batch)
     return NetReport(analysis, memory, net_compute(analysis), tuple(notices))
 

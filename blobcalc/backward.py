@@ -1,4 +1,5 @@
-"""Which layers run backward and which blobs get gradients, as Caffe's Net::Init decides it.
+"""Which layers run backward and which blobs get gradients, as Caffe's Net::Init decides it, and how
+each layer runs (its RunContext, which the layer models read).
 
 net.cpp: a layer needs backward when a bottom needs it or one of its parameters has lr_mult != 0;
 then, walking back from the losses, layers that do not contribute to a loss, or whose tops all skip
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blobcalc.result import NetAnalysis
-from blobcalc.shapes.registry import rule_for_layer
+from blobcalc.graph import NetLayer
+from blobcalc.result import LayerResult, NetAnalysis
+from blobcalc.shapes.model import RunContext
+from blobcalc.shapes.registry import ShapeRule, rule_for, rule_for_layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +84,31 @@ def backward_plan(analysis: NetAnalysis) -> BackwardPlan:
                 allow = not (loss_layer and j == 1)  # LossLayer::AllowForceBackward: not the labels
                 bottom_needs[index][j] = bottom_needs[index][j] or allow
     return BackwardPlan(tuple(layer_needs), tuple(tuple(flags) for flags in bottom_needs))
+
+
+def layer_model_of(result: LayerResult, layer: NetLayer) -> ShapeRule | None:
+    """The registry entry that models a layer: a data layer that --input-shape replaced is an Input layer."""
+    return rule_for("Input") if result.replaced_type else rule_for_layer(layer.param)
+
+
+def run_contexts(analysis: NetAnalysis, *, training: bool, device: str = "gpu", engine: str = "caffe",
+                 run_phase: int | None = None) -> tuple[RunContext | None, ...]:
+    """How each layer runs (None for a layer whose shapes are unknown): in its own phase or in
+    `run_phase`, with Backward as Net::Init plans it when `training`."""
+    plan = backward_plan(analysis) if training else None
+    contexts: list[RunContext | None] = []
+    for index, (result, layer) in enumerate(zip(analysis.layers, analysis.graph.layers, strict=True)):
+        if not result.known or any(shape is None for shape in result.bottom_shapes):
+            contexts.append(None)
+            continue
+        specs = layer.param.param
+        learned = tuple((specs[i].lr_mult if i < len(specs) else 1.0) != 0  # ParamSpec default lr_mult: 1
+                        for i in range(len(result.param_shapes)))
+        contexts.append(RunContext(
+            layer.param, tuple(shape for shape in result.bottom_shapes if shape is not None),
+            tuple(shape for shape in result.top_shapes if shape is not None), result.param_shapes,
+            bool(layer.in_place and layer.in_place[0]), layer.phase if run_phase is None else run_phase,
+            device, engine, plan.layer_needs[index] if plan else False,
+            plan.bottom_needs[index] if plan else (False,) * len(layer.bottom_refs), learned,
+            result.loss_weights, result.datum_shape))
+    return tuple(contexts)

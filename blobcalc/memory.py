@@ -1,16 +1,20 @@
 """Memory of a propagated net: Caffe's own log figure, the true unique-blob figure, inference and
 training memory component by component, attributed to layers. Pure functions, no I/O.
 
-Where each component comes from in Caffe:
-- activation data: every top's SyncedMemory, except where a layer shares its bottom's: an in-place
-  top *is* its bottom; SplitLayer::Forward shares the bottom's data (own diffs); Flatten and
-  Reshape (and Concat of one bottom, Slice to one top) share both data and diff in Reshape.
-- activation diffs: written in Backward for the layers and bottoms Net::Init marks as needing it
-  (see backward.py); read for every top of a layer that runs Backward.
+This module only sums what each layer type's model declares (blobcalc.shapes.model, registered with
+the type's shape rule); it never looks at a type name. Counted once per SyncedMemory, and only when
+Caffe first touches it (allocation is lazy):
+- activation data: every top's SyncedMemory, except where the type's model shares it: an in-place top
+  *is* its bottom; Split tops share data (own diffs); Flatten/Reshape share both; a data layer's tops
+  point into its prefetch batch (a buffer of the layer).
+- activation diffs: Layer::SetLossWeights allocates the diff of every top with a loss weight at SetUp;
+  in training, Backward reads the top diffs of every layer Net::Init runs backward (backward.py) and
+  writes the bottom diffs it propagates to; a model may touch more bottom diffs (Convolution's
+  Backward takes every bottom diff; the GPU losses use bottom diffs as scratch in Forward).
 - parameter data and diffs: Net::learnable_params (shared blobs once); Solver::Step's
   ClearParamDiffs touches every learnable diff, lr_mult 0 included.
 - solver state: see solver.py; L1 regularization adds temp_ for parameters with non-zero decay.
-- layer scratch buffers: see buffers.py.
+- layer scratch buffers: each model's buffers for the layer's device, phase and backward.
 """
 from __future__ import annotations
 
@@ -18,15 +22,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from blobcalc import caffe_pb2
-from blobcalc.backward import BackwardPlan, backward_plan
-from blobcalc.buffers import Buffer, layer_buffers
+from blobcalc.backward import layer_model_of, run_contexts
 from blobcalc.graph import BlobRef
 from blobcalc.result import LayerResult, NetAnalysis
+from blobcalc.shapes.model import DATA_IN_BUFFER, SHARES_BOTH, SHARES_DATA, Buffer, NotModelled, RunContext
 from blobcalc.shapes.registry import Shape, count, rule_for_layer
 from blobcalc.solver import SolverSettings
 
 FLOAT32_BYTES = 4  # Caffe's Net<float>: every blob element is a 4-byte float
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+ENGINES = ("caffe", "cudnn")  # --engine: Caffe's own GPU layers, or the cuDNN ones where Caffe has them
+# The default --engine for --device gpu: Caffe picks cuDNN for a layer's DEFAULT engine whenever it is
+# built with it (layer_factory.cpp), and its CMake build turns USE_CUDNN on for every GPU build.
+DEFAULT_ENGINE = "cudnn"
 
 
 def caffe_memory_required_bytes(analysis: NetAnalysis) -> int:
@@ -44,13 +52,7 @@ class Storage:
     diff_owner: dict[BlobRef, BlobRef]
     writer: dict[BlobRef, int]  # the layer index that created each owning blob
     shape: dict[BlobRef, Shape]
-
-
-def _shares_data_and_diff(kind: str, bottoms: int, tops: int) -> bool:
-    # flatten_layer.cpp / reshape_layer.cpp Reshape: ShareData + ShareDiff; concat_layer.cpp with
-    # one bottom and slice_layer.cpp with one top do the same.
-    return kind in ("Flatten", "Reshape") or (kind == "Concat" and bottoms == 1) or (
-        kind == "Slice" and tops == 1)
+    data_in_buffer: frozenset[BlobRef]  # tops whose data is a layer's buffer (data layers' batches)
 
 
 def storage_of(analysis: NetAnalysis) -> Storage:
@@ -58,39 +60,41 @@ def storage_of(analysis: NetAnalysis) -> Storage:
     diff_owner: dict[BlobRef, BlobRef] = {}
     writer: dict[BlobRef, int] = {}
     shape: dict[BlobRef, Shape] = {}
+    in_buffer: set[BlobRef] = set()
     for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
-        shares_both = _shares_data_and_diff(result.type, len(layer.bottoms), len(layer.tops))
+        model = layer_model_of(result, layer)
+        sharing = model.sharing(len(layer.bottoms), len(layer.tops)) if model is not None and result.known else ""
         for j, ref in enumerate(layer.top_refs):
             top_shape = result.top_shapes[j]
             if top_shape is None:
                 continue
-            if layer.in_place[j]:
-                source = layer.bottom_refs[j]
+            source = layer.bottom_refs[j if layer.in_place[j] else 0] if layer.bottom_refs else ref
+            if layer.in_place[j] or (sharing == SHARES_BOTH and layer.bottom_refs):
                 data_owner[ref] = data_owner.get(source, source)
                 diff_owner[ref] = diff_owner.get(source, source)
-            elif shares_both and layer.bottom_refs:
-                source = layer.bottom_refs[0]
-                data_owner[ref] = data_owner.get(source, source)
-                diff_owner[ref] = diff_owner.get(source, source)
-            elif result.type == "Split" and layer.bottom_refs:
-                source = layer.bottom_refs[0]
+            elif sharing == SHARES_DATA and layer.bottom_refs:
                 data_owner[ref] = data_owner.get(source, source)
                 diff_owner[ref] = ref
             else:
                 data_owner[ref] = ref
                 diff_owner[ref] = ref
+                if sharing == DATA_IN_BUFFER:
+                    in_buffer.add(ref)
             if data_owner[ref] == ref or diff_owner[ref] == ref:
                 writer[ref] = result.index
                 shape[ref] = top_shape
-    return Storage(data_owner, diff_owner, writer, shape)
+    return Storage(data_owner, diff_owner, writer, shape, frozenset(in_buffer))
+
+
+def _owned_data(storage: Storage) -> set[BlobRef]:
+    return set(storage.data_owner.values()) - storage.data_in_buffer
 
 
 def unique_blob_bytes(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) -> int:
     """The activation data Caffe really allocates: each storage once (in-place, Split, Flatten and
-    Reshape tops share their bottom's)."""
+    Reshape tops share their bottom's; a data layer's tops point into its prefetch batch)."""
     storage = storage_of(analysis)
-    owners = set(storage.data_owner.values())
-    return element_bytes * sum(count(storage.shape[ref]) for ref in owners)
+    return element_bytes * sum(count(storage.shape[ref]) for ref in _owned_data(storage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,40 +147,51 @@ class NetMemory:
     element_bytes: int
     rows: tuple[LayerMemory, ...]
     totals: MemoryTotals
-    partial: bool  # some layers are unknown: their memory is missing from the figures
+    partial: bool  # some layers are unknown or not modelled: their memory is missing from the figures
+    device: str = "gpu"
+    engine: str = "caffe"
+    not_modelled: tuple[str, ...] = ()  # "layer (type): why", for layers whose buffers are not modelled
 
 
-def _diff_storages(analysis: NetAnalysis, storage: Storage, plan: BackwardPlan) -> set[BlobRef]:
-    """Diffs Backward reads (tops of layers that run it) or writes (bottoms that need it)."""
+def _diff_storages(analysis: NetAnalysis, storage: Storage,
+                   contexts: Sequence[RunContext | None]) -> set[BlobRef]:
+    """Diffs Caffe allocates: loss tops' (SetLossWeights, at SetUp), bottoms a model touches, and in
+    training the top diffs Backward reads and the bottom diffs it writes."""
     needed: set[BlobRef] = set()
-    for index, layer in enumerate(analysis.graph.layers):
+    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
+        for ref, weight in zip(layer.top_refs, result.loss_weights, strict=False):
+            if weight and ref in storage.diff_owner:
+                needed.add(storage.diff_owner[ref])
+        if ctx is None:
+            continue
+        model = layer_model_of(result, layer)
+        touched = model.touches(ctx) if model is not None else ()
         # Data and input layers have an empty Backward: it reads no top gradient.
-        if plan.layer_needs[index] and not _is_source(layer.param):
+        if ctx.backward and not (model is not None and model.source):
             needed.update(storage.diff_owner[ref] for ref in layer.top_refs if ref in storage.diff_owner)
         for j, ref in enumerate(layer.bottom_refs):
-            if plan.bottom_needs[index][j] and ref in storage.diff_owner:
+            propagated = ctx.backward and j < len(ctx.propagate_down) and ctx.propagate_down[j]
+            if (propagated or (j < len(touched) and touched[j])) and ref in storage.diff_owner:
                 needed.add(storage.diff_owner[ref])
     return needed
 
 
-def _is_source(layer: caffe_pb2.LayerParameter) -> bool:
-    rule = rule_for_layer(layer)
-    return rule is not None and rule.source
-
-
 def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FLOAT32_BYTES,
-               solver: SolverSettings | None = None, device: str = "gpu",
+               solver: SolverSettings | None = None, device: str = "gpu", engine: str = DEFAULT_ENGINE,
                share_params: bool = False, run_phase: int | None = None) -> NetMemory:
-    """Memory of one net. `training` adds diffs, solver state and training-only buffers;
-    `share_params` (a solver's test net) leaves out parameters, which the train net owns;
-    `run_phase` runs every layer in that phase (a net whose layers do not depend on the phase)."""
+    """Memory of one net on `device` (and, on the GPU, `engine`). `training` adds Backward's diffs,
+    solver state and training buffers; `share_params` (a solver's test net) leaves out parameters,
+    which the train net owns; `run_phase` runs every layer in that phase (a net whose layers do not
+    depend on the phase)."""
     solver = solver or SolverSettings()
     storage = storage_of(analysis)
-    data_owners = set(storage.data_owner.values())
-    diffs = _diff_storages(analysis, storage, backward_plan(analysis)) if training else set()
+    data_owners = _owned_data(storage)
+    contexts = run_contexts(analysis, training=training, device=device, engine=engine, run_phase=run_phase)
+    diffs = _diff_storages(analysis, storage, contexts)
     rows = []
+    not_modelled: list[str] = []
     writer, shape_of = storage.writer, storage.shape
-    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
         data = diff = 0
         for ref in layer.top_refs:
             if writer.get(ref) == result.index:
@@ -191,13 +206,29 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
             solver_elements = params * solver.buffers_per_param(device)
             if solver.regularization_type == "L1":
                 solver_elements += _l1_temp_elements(result, layer.param.param, solver.weight_decay)
-        buffers = layer_buffers(result, layer, training, run_phase)
+        buffers, why = _layer_buffers(result, ctx, layer_model_of(result, layer))
+        if why:
+            not_modelled.append(f"{result.name} ({result.type}): {why}")
         rows.append(LayerMemory(result.index, result.name, result.type, data * element_bytes,
                                 diff * element_bytes, params * element_bytes,
                                 (params if training else 0) * element_bytes, solver_elements * element_bytes,
                                 buffers, sum(b.bytes(element_bytes) for b in buffers)))
     frozen_rows = tuple(rows)
-    return NetMemory(training, element_bytes, frozen_rows, _sum_rows(frozen_rows), analysis.partial)
+    return NetMemory(training, element_bytes, frozen_rows, _sum_rows(frozen_rows),
+                     analysis.partial or bool(not_modelled), device, engine, tuple(not_modelled))
+
+
+def _layer_buffers(result: LayerResult, ctx: RunContext | None, model: object) -> tuple[tuple[Buffer, ...], str]:
+    """(the layer's buffers, why they are not modelled or "")."""
+    if ctx is None:
+        return (), ""  # an unknown layer: the analysis already marks the figures partial
+    buffers = getattr(model, "buffers", None)
+    if buffers is None:
+        return (), "its type's model declares no buffers"
+    try:
+        return tuple(buffers(ctx)), ""
+    except NotModelled as exc:
+        return (), str(exc)
 
 
 def _l1_temp_elements(result: LayerResult, specs: Sequence[caffe_pb2.ParamSpec], weight_decay: float) -> int:
@@ -220,7 +251,8 @@ class PeakMemory:
     param_bytes: int
 
 
-def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) -> PeakMemory:
+def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES, device: str = "gpu",
+                   engine: str = DEFAULT_ENGINE) -> PeakMemory:
     storage = storage_of(analysis)
     last_use: dict[BlobRef, int] = {}
     for index, layer in enumerate(analysis.graph.layers):
@@ -237,11 +269,13 @@ def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES) ->
     for owner, index in last_use.items():
         if owner not in outputs:
             freed_at.setdefault(index, []).append(owner)
-    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
+    contexts = run_contexts(analysis, training=False, device=device, engine=engine)
+    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
         for ref in layer.top_refs:
-            if storage.data_owner.get(ref) == ref:
+            if storage.data_owner.get(ref) == ref and ref not in storage.data_in_buffer:
                 live += count(storage.shape[ref]) * element_bytes
-        scratch = sum(b.bytes(element_bytes) for b in layer_buffers(result, layer, training=False))
+        buffers, _ = _layer_buffers(result, ctx, layer_model_of(result, layer))
+        scratch = sum(b.bytes(element_bytes) for b in buffers)
         if live + scratch > peak:
             peak, peak_layer = live + scratch, result.name
         for owner in freed_at.get(result.index, ()):
@@ -294,7 +328,8 @@ def seed_counts(per_image: NetAnalysis) -> tuple[int, int]:
         if result.auto_split or not result.known:
             continue
         elements = result.output_elements
-        if result.replaced_type or _is_source(layer.param):
+        rule = rule_for_layer(layer.param)
+        if result.replaced_type or (rule is not None and rule.source):
             inputs += elements
         else:
             activations += elements

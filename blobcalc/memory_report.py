@@ -11,6 +11,7 @@ from blobcalc.compute import net_compute
 from blobcalc.errors import BlobcalcError
 from blobcalc.graph import NetLayer
 from blobcalc.memory import (
+    DEFAULT_ENGINE,
     DTYPE_BYTES,
     NetMemory,
     PeakMemory,
@@ -50,6 +51,7 @@ class MemoryReport:
     dtype: str
     element_bytes: int
     device: str
+    engine: str  # the GPU engine the figures assume ("caffe" on the CPU)
     phase: str  # the phase of the analysed net
     batch: int | None  # its batch: the first axis of its inputs, or a data layer's batch_size
     caffe_log_bytes: int  # Caffe's "Memory required for data" (always float32, in-place counted twice)
@@ -180,7 +182,8 @@ def unknown_layers_text(analysis: NetAnalysis) -> str:
 
 
 def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None = None,
-                        *, dtype: str = "float32", device: str = "gpu", solver: SolverSettings | None = None,
+                        *, dtype: str = "float32", device: str = "gpu", engine: str = DEFAULT_ENGINE,
+                        solver: SolverSettings | None = None,
                         test_analyses: tuple[NetAnalysis, ...] = (), assume_loss: bool = True,
                         requested_batch: int | None = None) -> MemoryReport:
     """`analysis` is the net as the user asked for it (its phase decides inference). Training uses
@@ -192,23 +195,27 @@ def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis
     re-analysis is released as soon as its figures are taken."""
     element_bytes = DTYPE_BYTES[dtype]
     solver = solver or SolverSettings()
-    training = _training(analysis, at_batch, train_analysis, element_bytes, device, solver, assume_loss,
+    engine = engine if device == "gpu" else "caffe"
+    training = _training(analysis, at_batch, train_analysis, element_bytes, device, engine, solver, assume_loss,
                          requested_batch)
-    tests = tuple(net_memory(test, training=False, element_bytes=element_bytes, device=device,
+    tests = tuple(net_memory(test, training=False, element_bytes=element_bytes, device=device, engine=engine,
                              share_params=True) for test in test_analyses)
     batch = net_batch(analysis, requested_batch)
     seed_inference, maccs, per_image_partial, per_image_error = _per_image(analysis, at_batch, batch)
-    return MemoryReport(dtype, element_bytes, device, analysis.phase, batch, caffe_memory_required_bytes(analysis),
-                        unique_blob_bytes(analysis, element_bytes),
-                        net_memory(analysis, training=False, element_bytes=element_bytes, device=device),
-                        inference_peak(analysis, element_bytes), training.memory, training.error, training.notes,
-                        tests, solver, training.seed, training.seed_error or per_image_error, seed_notes(analysis),
-                        training.batch, training.assumed_loss, seed_inference, maccs, per_image_partial,
-                        training.unknown, tuple(net_batch(test, requested_batch) for test in test_analyses))
+    return MemoryReport(dtype, element_bytes, device, engine, analysis.phase, batch,
+                        caffe_memory_required_bytes(analysis), unique_blob_bytes(analysis, element_bytes),
+                        net_memory(analysis, training=False, element_bytes=element_bytes, device=device,
+                                   engine=engine),
+                        inference_peak(analysis, element_bytes, device, engine), training.memory, training.error,
+                        training.notes, tests, solver, training.seed, training.seed_error or per_image_error,
+                        seed_notes(analysis), training.batch, training.assumed_loss, seed_inference, maccs,
+                        per_image_partial, training.unknown,
+                        tuple(net_batch(test, requested_batch) for test in test_analyses))
 
 
 def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None, element_bytes: int,
-              device: str, solver: SolverSettings, assume_loss: bool, requested_batch: int | None) -> _Training:
+              device: str, engine: str, solver: SolverSettings, assume_loss: bool,
+              requested_batch: int | None) -> _Training:
     """The training figures of the TRAIN net and the seed method's for the same net and batch; a TRAIN
     re-analysis made here ends with this call."""
     run_phase = None
@@ -223,7 +230,7 @@ def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAna
             train = train_analysis()
         trained, assumed = with_assumed_loss(train) if assume_loss else (train, ())
         training = net_memory(trained, training=True, element_bytes=element_bytes, solver=solver, device=device,
-                              run_phase=run_phase)
+                              engine=engine, run_phase=run_phase)
     except BlobcalcError as exc:
         return _Training(None, f"the TRAIN phase of this net cannot be analysed: {exc}", (), None, (), None,
                          "the TRAIN phase of this net cannot be analysed")

@@ -29,6 +29,7 @@ class ShapeOptions:
     top_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --top-shape BLOB=...
     batch: int | None = None  # --batch N
     rois: int | None = None  # --rois N: regions per detection head (proposal layers' first axis)
+    datum_shapes: Mapping[str, Shape] = field(default_factory=dict)  # --datum-shape LAYER=C,H,W
 
 
 def auto_top_count(layer: caffe_pb2.LayerParameter) -> int:
@@ -107,6 +108,12 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
 
 
 def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
+    if options.datum_shapes:
+        source_layers = {layer.name for layer in graph.layers if _is_source(rule_for_layer(layer.param))}
+        for name in options.datum_shapes:
+            if name not in source_layers:
+                raise UsageError(f"--datum-shape names '{name}', which is not a data layer in this phase "
+                                 "(it takes a data layer's name and its records' C,H,W)")
     if not options.input_shapes and not options.top_shapes:
         return
     source_tops = {top for layer in graph.layers if _replaceable(layer, rule_for_layer(layer.param))
@@ -128,6 +135,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     python = param.python_param if layer.type == "Python" else None
     python_layer = f"{python.module}.{python.layer}" if python is not None else ""
     loss_weights = _loss_weights(layer, rule)
+    datum = options.datum_shapes.get(layer.name)
 
     def make(status: str, tops: tuple[Shape | None, ...], params: tuple[Shape, ...] = (),
              reason: str = "", replaced: str = "", notes: tuple[str, ...] = ()) -> LayerResult:
@@ -136,7 +144,8 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
                            layer.tops, tops, params, shared, layer.in_place,
                            layer.auto_split, status, reason, replaced, notes,
                            rule.origin if rule is not None else "", python_layer, loss_weights,
-                           tuple(shapes.get(ref) for ref in layer.bottom_refs))
+                           tuple(shapes.get(ref) for ref in layer.bottom_refs),
+                           datum if not replaced else None)
 
     unknown_tops = (None,) * len(layer.tops)
     is_source = _is_source(rule)
@@ -166,7 +175,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         if given is not None:
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
-    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois)
+    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois, datum)
     try:
         answer: LayerShapes = rule.compute(context)
     except ShapeUnknown as exc:

@@ -30,6 +30,7 @@ class LayerResult:
     python_layer: str = ""  # "module.layer" of a Python layer (never imported)
     loss_weights: tuple[float, ...] = ()  # per top, as Caffe sets them (loss layers: 1 on the first)
     bottom_shapes: tuple[Shape | None, ...] = ()  # the shapes this layer read (None: unknown)
+    datum_shape: Shape | None = None  # --datum-shape: the database record (C, H, W) of a data layer
 
     @property
     def known(self) -> bool:

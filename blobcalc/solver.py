@@ -18,13 +18,14 @@ from blobcalc.parse import parse_message, read_text
 #   nesterov_solver.cu: history_ only; the CPU path also copies the old history into update_.
 #   adagrad_solver.cu / rmsprop_solver.cu: history_ only; their CPU paths also use update_.
 #   adadelta_solver.cu / adam_solver.cu: two history sets (AdaDeltaPreSolve / AdamPreSolve add the
-#   second); their CPU paths also use update_.
+#   second); their CPU paths also use update_, and AdaDelta's CPU ComputeUpdateValue also temp_
+#   (the delta-guarded gradient history).
 SOLVER_BUFFERS = {
     "SGD": {"gpu": 1, "cpu": 1},
     "Nesterov": {"gpu": 1, "cpu": 2},
     "AdaGrad": {"gpu": 1, "cpu": 2},
     "RMSProp": {"gpu": 1, "cpu": 2},
-    "AdaDelta": {"gpu": 2, "cpu": 3},
+    "AdaDelta": {"gpu": 2, "cpu": 4},
     "Adam": {"gpu": 2, "cpu": 3},
 }
 _LEGACY_TYPES = {  # SolverParameter.SolverType enum → type string (UpgradeSolverType)

@@ -23,18 +23,24 @@ F = 4  # float32 bytes
 
 # Hand computation for TinyTrain (batch 2, float32):
 ACTIVATIONS = (384 + 2) + 288 + 72 + 10 + 1  # data+label, conv (relu in place), pool (dropout in place), fc, loss
-GRADIENTS = 288 + 72 + 10 + 1  # conv, pool, fc, loss: the Input needs none (no parameters upstream)
+# conv, pool, fc, loss, and the input: nothing upstream learns, but conv_layer.cu's Backward takes
+# bottom[0]->mutable_gpu_diff() whenever its weights are learned.
+GRADIENTS = 384 + 288 + 72 + 10 + 1
 PARAMS = (4 * 3 * 3 * 3 + 4) + (5 * 36 + 5)  # conv weights + bias, fc weights + bias
-CONV_BUFFERS = 3 * 9 * 36 + 36  # col_buffer_ [C*k*k, 6*6] + bias_multiplier_ [36]
+# col_buffer_ [C*k*k, 6*6] + bias_multiplier_ [36] + kernel_shape_, stride_, pad_, dilation_ [2 each] and
+# conv_input_shape_ [3] (Blob<int>, base_conv_layer.cpp)
+CONV_BUFFERS = 3 * 9 * 36 + 36 + 11
 POOL_BUFFERS = 72  # max_idx_ (int)
 DROPOUT_MASK = 72  # rand_vec_ (uint), TRAIN only
 FC_BUFFERS = 2  # bias_multiplier_ [M = 2]
 LOSS_BUFFERS = 10 + 10 + 5 + 2  # prob_, prob_ diff, sum_multiplier_ [5], scale_ [2]
-LOSS_INFERENCE_SCRATCH = 10  # bottom[0] diff used for per-element losses when no backward allocates it
+# softmax_loss_layer.cu's Forward writes per-element losses into bottom[0]'s diff (an activation diff),
+# and Layer::SetLossWeights gives the loss top its diff at SetUp: both in inference too.
+INFERENCE_DIFFS = 10 + 1
 
 
 def test_training_components_by_hand() -> None:
-    memory = report(TINY, phase="TRAIN").memory
+    memory = report(TINY, phase="TRAIN", engine="caffe").memory
     assert memory.training is not None
     totals = memory.training.totals
     assert totals.activation_data == F * ACTIVATIONS
@@ -43,16 +49,17 @@ def test_training_components_by_hand() -> None:
     assert totals.param_diff == F * PARAMS
     assert totals.solver_state == F * PARAMS  # SGD: one history blob per parameter
     assert totals.buffers == F * (CONV_BUFFERS + POOL_BUFFERS + DROPOUT_MASK + FC_BUFFERS + LOSS_BUFFERS)
-    assert memory.training_total == totals.total == 12800
+    assert memory.training_total == totals.total == 14380
 
 
 def test_inference_components_and_peak_by_hand() -> None:
-    memory = report(TINY, phase="TEST").memory
+    memory = report(TINY, phase="TEST", engine="caffe").memory
     totals = memory.inference.totals
     assert totals.activation_data == F * ACTIVATIONS
     assert totals.param_data == F * PARAMS
-    assert totals.activation_diff == totals.param_diff == totals.solver_state == 0
-    assert totals.buffers == F * (CONV_BUFFERS + POOL_BUFFERS + FC_BUFFERS + LOSS_BUFFERS + LOSS_INFERENCE_SCRATCH)
+    assert totals.activation_diff == F * INFERENCE_DIFFS
+    assert totals.param_diff == totals.solver_state == 0
+    assert totals.buffers == F * (CONV_BUFFERS + POOL_BUFFERS + FC_BUFFERS + LOSS_BUFFERS)
     # The peak is during conv: data, label and conv live, plus conv's buffers, plus the parameters.
     assert memory.peak.peak_layer == "conv"
     assert memory.peak.peak_bytes == F * (386 + 288 + CONV_BUFFERS + PARAMS)
@@ -69,7 +76,7 @@ def test_solver_state_for_every_solver_type(tmp_path: Path, solver_type: str, de
     memory = report(solver=str(solver), device=device).memory
     assert memory.training is not None
     expected_buffers = {"SGD": (1, 1), "Nesterov": (1, 2), "AdaGrad": (1, 2), "RMSProp": (1, 2),
-                        "AdaDelta": (2, 3), "Adam": (2, 3)}[solver_type][device == "cpu"]
+                        "AdaDelta": (2, 4), "Adam": (2, 3)}[solver_type][device == "cpu"]
     assert memory.training.totals.solver_state == F * PARAMS * expected_buffers
 
 
@@ -84,13 +91,13 @@ def test_l1_regularization_adds_a_temporary(tmp_path: Path) -> None:
 def test_legacy_solver_type_and_test_nets_add_activations(tmp_path: Path) -> None:
     solver = tmp_path / "solver.prototxt"
     solver.write_text(f'net: "{TINY}"\nsolver_type: ADAM\ntest_iter: 1\ntest_interval: 10\n')
-    result = report(solver=str(solver))
+    result = report(solver=str(solver), engine="caffe")
     assert result.memory.solver.type == "Adam"
     assert len(result.memory.test_nets) == 1
     test_net = result.memory.test_nets[0].totals
     assert test_net.param_data == 0  # test nets share the train net's parameters
-    assert test_net.total == F * (ACTIVATIONS + CONV_BUFFERS + POOL_BUFFERS + FC_BUFFERS + LOSS_BUFFERS
-                                  + LOSS_INFERENCE_SCRATCH)
+    assert test_net.total == F * (ACTIVATIONS + INFERENCE_DIFFS + CONV_BUFFERS + POOL_BUFFERS + FC_BUFFERS
+                                  + LOSS_BUFFERS)
     assert result.memory.training is not None
     assert result.memory.training_total == result.memory.training.totals.total + test_net.total
     assert any("legacy solver_type" in notice for notice in result.notices)
@@ -116,7 +123,10 @@ def test_propagate_down_and_lr_mult_zero_prune_gradients() -> None:
 def test_force_backward_gives_the_input_a_gradient() -> None:
     text = "force_backward: true\n" + Path(TINY).read_text()
     forced = net_memory(analyze(text, phase="TRAIN"), training=True)
-    assert forced.totals.activation_diff == F * (GRADIENTS + 384)  # data; never the label
+    # The data's gradient is computed (conv's Backward already took it as scratch); never the label's.
+    assert forced.totals.activation_diff == F * GRADIENTS
+    label = forced.rows[0]
+    assert label.activation_diff == F * 384
 
 
 def test_seed_document_example_to_the_byte(capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,7 +205,7 @@ def test_per_layer_rows_sum_to_the_printed_totals() -> None:
         assert sum(layer["buffer_bytes"] for layer in section["layers"]) == section["totals"]["buffers"]
         assert sum(layer["total"] for layer in section["layers"]) == section["totals"]["total"]
     assert sum(layer["output_bytes"] for layer in data["layers"]) == data["caffe_memory_required_bytes"]
-    assert data["compute"]["forward_maccs"] == 288 * 27 + 10 * 36
+    assert data["compute"]["forward_maccs"] == 288 * 27 + 72 + 10 * 36  # conv, TRAIN dropout's scaling, fc
 
 
 @pytest.mark.parametrize("dtype,size", [("float16", 2), ("float64", 8), ("int8", 1)])

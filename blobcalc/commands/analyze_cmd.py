@@ -42,7 +42,7 @@ def text_view(args: argparse.Namespace) -> TextView:
 
 def run(args: argparse.Namespace) -> int:
     view = text_view(args)
-    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device,
+    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, engine=args.engine,
                     assume_loss=args.assume_loss, **net_options(args))
     write_report(result, args.format, sys.stdout, args.units, view)
     return 0

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     first: list[NetReport] = []
 
     def analyse(batch: int) -> NetReport:
-        return report(args.net, solver=args.solver, dtype=args.dtype, device=args.device,
+        return report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, engine=args.engine,
                       assume_loss=args.assume_loss, **{**options, "batch": batch})
 
     def trial(batch: int) -> Trial:

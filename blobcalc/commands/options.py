@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from blobcalc.errors import UsageError
-from blobcalc.memory import DTYPE_BYTES
+from blobcalc.memory import DEFAULT_ENGINE, DTYPE_BYTES, ENGINES
 from blobcalc.shapes.registry import Shape
 from blobcalc.units import UNIT_BYTES
 
@@ -46,6 +46,9 @@ def add_net_options(parser: argparse.ArgumentParser, phase_default: str | None =
     parser.add_argument("--input-shape", action="append", metavar="TOP=d0,d1,...",
                         help="shape of an input or data layer top (repeatable); a data layer whose "
                              "tops are all given becomes an Input layer")
+    parser.add_argument("--datum-shape", action="append", metavar="LAYER=C,H,W",
+                        help="the record size (C,H,W) of a database data layer's LMDB/LevelDB: the layer "
+                             "stays a data layer (prefetch batches, crop_size, mean_file) (repeatable)")
     parser.add_argument("--top-shape", action="append", metavar="BLOB=d0,d1,...",
                         help="shape of a top no rule can infer, e.g. of a Python layer (repeatable)")
     parser.add_argument("--rois", type=int, metavar="N",
@@ -66,6 +69,7 @@ def net_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"phase": args.phase, "level": args.level, "stages": args.stage, "batch": getattr(args, "batch", None),
             "input_shapes": shape_map(args.input_shape, "--input-shape"),
             "top_shapes": shape_map(args.top_shape, "--top-shape"), "proto": args.proto,
+            "datum_shapes": shape_map(args.datum_shape, "--datum-shape"),
             "allow_unknown_fields": args.allow_unknown_fields, "rules": tuple(args.rules), "rois": args.rois}
 
 
@@ -79,7 +83,11 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
                         help="element type for the memory figures (Caffe's log figure stays float32)")
     parser.add_argument("--device", choices=("gpu", "cpu"), default="gpu",
-                        help="which solver code path's buffers to count (default gpu)")
+                        help="which code path of Caffe to count: layers' Forward/Backward and the solver "
+                             "(default gpu)")
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                        help="with --device gpu: Caffe's own layers or cuDNN's (default cudnn, as a Caffe "
+                             "built with cuDNN picks it; a layer's own engine field wins)")
     parser.add_argument("--units", choices=tuple(UNIT_BYTES), default="MiB",
                         help="unit of the human-readable figures (KiB/MiB/GiB are powers of 1024, "
                              "KB/MB/GB of 1000)")

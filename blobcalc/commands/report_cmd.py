@@ -29,7 +29,7 @@ def write_text(path: str, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device,
+    result = report(args.net, solver=args.solver, dtype=args.dtype, device=args.device, engine=args.engine,
                     assume_loss=args.assume_loss, **net_options(args))
     svg, note = (None, "The layer graph was left out (--no-graph).")
     if not args.no_graph:

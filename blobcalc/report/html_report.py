@@ -147,7 +147,7 @@ class Segment:
 
 def _components(totals_: MemoryTotals, training: bool) -> list[Segment]:
     segments = [Segment("activations", totals_.activation_data)]
-    if training:
+    if training or totals_.activation_diff:  # inference: loss tops' diffs, GPU losses' scratch diffs
         segments.append(Segment("activation gradients", totals_.activation_diff))
     segments.append(Segment("parameters", totals_.param_data))
     if training:

@@ -91,7 +91,8 @@ def _layer_memory(row: LayerMemory, element_bytes: int, unknown: bool) -> dict[s
     figures: dict[str, Any] = {
         "activation_data": row.activation_data, "activation_diff": row.activation_diff,
         "param_data": row.param_data, "param_diff": row.param_diff, "solver_state": row.solver_state,
-        "buffers": [{"name": b.name, "elements": b.elements, "bytes": b.bytes(element_bytes)} for b in row.buffers],
+        "buffers": [{"name": b.name, "elements": b.elements, "bytes": b.bytes(element_bytes), "step": b.step}
+                    for b in row.buffers],
         "buffer_bytes": row.buffer_bytes, "total": row.total}
     if unknown:  # a layer of unknown shapes: its figures are unknown, not 0
         figures = {key: None for key in figures}
@@ -102,6 +103,7 @@ def _net_memory(memory: NetMemory, unknown: set[int]) -> dict[str, Any]:
     figures = {**asdict(memory.totals), "total": memory.totals.total}
     return {"totals": {key: exact(value, memory.partial) for key, value in figures.items()},
             "partial": memory.partial, "known_part": _known_part(figures, memory.partial),
+            "not_modelled": list(memory.not_modelled),
             "layers": (_layer_memory(row, memory.element_bytes, row.index in unknown) for row in memory.rows)}
 
 
@@ -132,6 +134,7 @@ def _document(report: NetReport) -> dict[str, Any]:
         # Every figure below is for the analysed net (`phase`, `batch`), except training and the seed
         # method's training figure, which are for the TRAIN net at `training_batch`.
         "phase": memory.phase,
+        "engine": memory.engine,
         "batch": memory.batch,
         "training_batch": memory.training_batch,
         "partial": partial,

@@ -25,7 +25,7 @@ def _components(t: MemoryTotals, unit: str, training: bool, partial: bool) -> st
     if partial and not t.total:
         return ""
     parts = [f"activations {format_bytes(t.activation_data, unit)}"]
-    if training:
+    if training or t.activation_diff:  # inference: loss tops' diffs, GPU losses' scratch diffs
         parts.append(f"activation gradients {format_bytes(t.activation_diff, unit)}")
     parts.append(f"parameters {format_bytes(t.param_data, unit)}")
     if training:

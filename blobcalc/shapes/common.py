@@ -3,6 +3,22 @@ Silence."""
 from __future__ import annotations
 
 from blobcalc import caffe_pb2
+from blobcalc.shapes.model import (
+    FORWARD,
+    INT_BYTES,
+    OWN,
+    SETUP,
+    SHARES_BOTH,
+    SHARES_DATA,
+    Buffer,
+    Cost,
+    RunContext,
+    elements_of_top,
+    matrix_backward,
+    no_buffers,
+    no_compute,
+    own_tops,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -11,6 +27,7 @@ from blobcalc.shapes.registry import (
     canonical_axis,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -199,3 +216,103 @@ def crop(ctx: LayerContext) -> LayerShapes:
         check(data[i] - offset >= reference[i], f"invalid crop parameters in dimension: {i}")
         top[i] = reference[i]
     return LayerShapes((tuple(top),))
+
+
+# --- The model of these layers beyond their shapes -------------------------------------------------
+
+def _inner_product_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """inner_product_layer.cpp Reshape fills bias_multiplier_ [M] (the rows: count before `axis`)."""
+    if not ctx.layer.inner_product_param.bias_term:
+        return ()
+    return (Buffer("bias_multiplier_", count(ctx.top[:-1]), SETUP),)
+
+
+def _inner_product_cost(ctx: RunContext) -> Cost:
+    """M x N x K multiply-accumulates (K = the weight's input size), one addition per output for the bias."""
+    weight = ctx.param_shapes[0]
+    inputs = weight[0] if ctx.layer.inner_product_param.transpose else weight[1]
+    out = elements_of_top(ctx)
+    maccs = out * inputs
+    return Cost(maccs=maccs, additions=out if len(ctx.param_shapes) > 1 else 0,
+                backward_maccs=matrix_backward(maccs, ctx))
+
+
+layer_model("InnerProduct", buffers=_inner_product_buffers, compute=_inner_product_cost)
+
+
+def _one_bottom_shares(bottoms: int, tops: int) -> str:
+    """concat_layer.cpp with one bottom and slice_layer.cpp with one top: ShareData + ShareDiff."""
+    return SHARES_BOTH if bottoms == 1 and tops == 1 else OWN
+
+
+def _shares_both(bottoms: int, tops: int) -> str:
+    """flatten_layer.cpp / reshape_layer.cpp Reshape: ShareData + ShareDiff of the bottom."""
+    return SHARES_BOTH
+
+
+def _split_shares(bottoms: int, tops: int) -> str:
+    """split_layer.cpp: each top shares the bottom's data; Backward sums the tops' own diffs."""
+    return SHARES_DATA
+
+
+layer_model("Concat", "Slice", buffers=no_buffers, compute=no_compute, sharing=_one_bottom_shares)
+layer_model("Flatten", "Reshape", buffers=no_buffers, compute=no_compute, sharing=_shares_both)
+layer_model("Split", buffers=no_buffers, compute=no_compute, sharing=_split_shares)
+layer_model("Silence", buffers=no_buffers, compute=no_compute, sharing=own_tops)
+
+
+def _eltwise_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """eltwise_layer.cpp/.cu: MAX with one top keeps the argmax in max_idx_ (int); SUM and PROD keep nothing."""
+    if ctx.layer.eltwise_param.operation == caffe_pb2.EltwiseParameter.MAX:
+        return (Buffer("max_idx_ (argmax indices)", count(ctx.top), FORWARD, INT_BYTES),)
+    return ()
+
+
+def _eltwise_cost(ctx: RunContext) -> Cost:
+    """PROD: multiplications; MAX: comparisons; SUM: additions (a multiply-add each with coefficients)."""
+    out = elements_of_top(ctx)
+    operations = out * max(len(ctx.bottom_shapes) - 1, 1)
+    operation = ctx.layer.eltwise_param.operation
+    if operation == caffe_pb2.EltwiseParameter.PROD:
+        return Cost(maccs=operations)
+    if operation == caffe_pb2.EltwiseParameter.MAX:
+        return Cost(comparisons=operations)
+    if ctx.layer.eltwise_param.coeff:
+        return Cost(maccs=operations)
+    return Cost(additions=operations)
+
+
+layer_model("Eltwise", buffers=_eltwise_buffers, compute=_eltwise_cost)
+
+
+def softmax_buffers(bottom: Shape, axis: int, scale_used: bool = True) -> tuple[Buffer, ...]:
+    """softmax_layer.cpp Reshape fills sum_multiplier_ [channels] with ones; Forward writes scale_
+    (the bottom with the softmax axis set to 1)."""
+    axis = canonical_axis(axis, len(bottom))
+    buffers = [Buffer("sum_multiplier_", bottom[axis], SETUP)]
+    if scale_used:
+        buffers.append(Buffer("scale_", count(bottom) // max(bottom[axis], 1), FORWARD))
+    return tuple(buffers)
+
+
+def _softmax_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    # cudnn_softmax_layer.cpp runs SoftmaxLayer's Reshape (sum_multiplier_) but never uses scale_.
+    param = ctx.layer.softmax_param
+    return softmax_buffers(ctx.bottom, param.axis, scale_used=not ctx.uses_cudnn(param.engine))
+
+
+def softmax_cost(ctx: RunContext) -> Cost:
+    """A max (comparison), a subtraction, an exponential, a sum and a division per element."""
+    n = count(ctx.bottom)
+    return Cost(comparisons=n, additions=n, divisions=n, exponentials=n)
+
+
+layer_model("Softmax", buffers=_softmax_buffers, compute=softmax_cost)
+
+
+def _crop_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """crop_layer.cpp Reshape fills offsets, src_strides_ and dest_strides_: Blob<int>, one per axis."""
+    return (Buffer("offsets, src_strides_, dest_strides_ (int)", 3 * len(ctx.bottom), SETUP, INT_BYTES),)
+
+
+layer_model("Crop", buffers=_crop_buffers, compute=no_compute)

@@ -6,6 +6,16 @@ from collections.abc import Sequence
 
 from blobcalc import caffe_pb2
 from blobcalc.shapes.misc import as_int32, blob_shape, check_op
+from blobcalc.shapes.model import (
+    DATA_IN_BUFFER,
+    FORWARD,
+    SETUP,
+    Buffer,
+    RunContext,
+    count,
+    no_buffers,
+    no_compute,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -13,6 +23,7 @@ from blobcalc.shapes.registry import (
     Shape,
     ShapeUnknown,
     check,
+    layer_model,
     shape_rule,
 )
 
@@ -60,6 +71,18 @@ def input_layer(ctx: LayerContext) -> LayerShapes:
                              for i in range(num_tops)))
 
 
+def datum_top_shape(datum: Shape, crop: int) -> Shape:
+    """data_transformer.cpp InferBlobShape(Datum): the datum's channels, and crop_size x crop_size
+    when cropping (CHECK_GE of the datum's height and width against crop_size), else its own size."""
+    check(len(datum) == 3, f"--datum-shape takes C,H,W (3 numbers), not {len(datum)}")
+    channels, height, width = datum
+    if crop:
+        check(height >= crop and width >= crop,
+              f"the datum's {height}x{width} is smaller than crop_size {crop} (CHECK_GE in DataTransformer)")
+        return (channels, crop, crop)
+    return (channels, height, width)
+
+
 @shape_rule("Data", counts=BlobCounts(exact_bottoms=0, min_tops=1, max_tops=2), source=True)
 def data_layer(ctx: LayerContext) -> LayerShapes:
     """data_layer.cpp DataLayerSetUp: [batch_size] + the first datum's (channels, height, width),
@@ -70,6 +93,9 @@ def data_layer(ctx: LayerContext) -> LayerShapes:
     backend = caffe_pb2.DataParameter.DB.Name(param.backend)
     labels = [str(batch)] * (ctx.num_tops - 1)
     crop = ctx.layer.transform_param.crop_size
+    if ctx.datum_shape is not None:
+        return LayerShapes(((batch, *datum_top_shape(ctx.datum_shape, crop)), *_label_tops(ctx, batch)),
+                           notes=(f"datum {'x'.join(map(str, ctx.datum_shape))} given by --datum-shape",))
     if crop == 0:
         raise _unknown(ctx, f"the datum size comes from the {backend} database '{param.source}', "
                             "which is never opened", [f"{batch},C,H,W", *labels])
@@ -194,3 +220,52 @@ def hdf5_output(ctx: LayerContext) -> LayerShapes:
     file_name = ctx.layer.hdf5_output_param.file_name
     return LayerShapes((), notes=(
         f"Caffe creates (or truncates) the HDF5 file '{file_name}' when it builds the net",))
+
+
+# --- The model of the data layers beyond their shapes ----------------------------------------------
+
+def prefetch_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """base_data_layer.cpp BasePrefetchingDataLayer::LayerSetUp allocates `prefetch` batches
+    (data_param.prefetch, default 4) of every top (data after the crop; label) on the main thread;
+    Forward points the tops into the current batch (set_cpu_data / set_gpu_data), so they own no
+    data. data_transformer.cpp reads a mean_file into data_mean_, a blob of the uncropped datum."""
+    batches = ctx.layer.data_param.prefetch
+    buffers = [Buffer(f"prefetch_ ({batches} batches of the '{name}' top)", batches * count(shape), SETUP)
+               for name, shape in zip(ctx.layer.top, ctx.top_shapes, strict=False)]
+    if ctx.layer.transform_param.HasField("mean_file"):
+        crop = ctx.layer.transform_param.crop_size
+        datum = ctx.datum_shape or (ctx.top[1:] if not crop else None)
+        if datum is not None:
+            buffers.append(Buffer("data_mean_ (the mean_file, one uncropped datum)", count(datum), SETUP))
+    return tuple(buffers)
+
+
+def tops_in_buffer(bottoms: int, tops: int) -> str:
+    return DATA_IN_BUFFER
+
+
+layer_model("Data", "ImageData", "WindowData", buffers=prefetch_buffers, compute=no_compute,
+            sharing=tops_in_buffer)
+
+
+def _memory_data_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """memory_data_layer.cpp LayerSetUp allocates added_data_ [batch, C, H, W] and added_label_
+    [batch]; Forward points the tops into the data it was given."""
+    return (Buffer("added_data_", count(ctx.top_shapes[0]), SETUP), Buffer("added_label_", ctx.top_shapes[0][0], SETUP))
+
+
+layer_model("MemoryData", buffers=_memory_data_buffers, compute=no_compute, sharing=tops_in_buffer)
+
+# input_layer.cpp and dummy_data_layer.cpp shape (and DummyData fills) their own tops and keep nothing
+# else. hdf5_data_layer.cpp also holds the whole current file in hdf_blobs_, whose size is never read
+# here: its shapes come from --input-shape, which replaces the layer by an Input layer.
+layer_model("Input", "DummyData", "HDF5Data", buffers=no_buffers, compute=no_compute)
+
+
+def _hdf5_output_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """hdf5_output_layer.cpp Forward copies both bottoms into data_blob_ and label_blob_."""
+    return tuple(Buffer(name, count(shape), FORWARD)
+                 for name, shape in zip(("data_blob_", "label_blob_"), ctx.bottom_shapes, strict=False))
+
+
+layer_model("HDF5Output", buffers=_hdf5_output_buffers, compute=no_compute)

@@ -1,7 +1,19 @@
 """Loss layers (LossLayer and its BVLC subclasses) and Accuracy: scalar tops and the label checks."""
 from __future__ import annotations
 
+from blobcalc.shapes.common import softmax_buffers, softmax_cost
 from blobcalc.shapes.misc import axis_dim, check_op, legacy_dim
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    elements_of_bottom,
+    no_buffers,
+    transcendental_per_element,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -10,6 +22,7 @@ from blobcalc.shapes.registry import (
     canonical_axis,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -153,3 +166,168 @@ def accuracy(ctx: LayerContext) -> LayerShapes:
     if ctx.num_tops > 1:
         tops += ((data[axis],),)
     return LayerShapes(tops)
+
+
+# --- The model of the loss layers beyond their shapes ----------------------------------------------
+# Every loss top's diff is allocated at SetUp by Layer::SetLossWeights (memory.py counts it for any
+# layer with a loss weight). The GPU kernels of several losses use their bottoms' diffs as scratch in
+# Forward ("this memory is not used for anything"), which the CPU code never does.
+
+def _inner_loss_weight(ctx: RunContext, created_after_loss_layer_setup: bool) -> bool:
+    """Whether an inner layer built from this layer's LayerParameter gets its top diff at its SetUp
+    (Layer::SetLossWeights): SoftmaxWithLoss builds its Softmax in LayerSetUp, after
+    LossLayer::LayerSetUp added the implicit loss_weight 1; SigmoidCrossEntropyLoss builds its Sigmoid
+    in its constructor, from the prototxt as written."""
+    weights = ctx.loss_weights if created_after_loss_layer_setup else tuple(ctx.layer.loss_weight)
+    return bool(weights) and weights[0] != 0
+
+
+def softmax_loss_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """softmax_loss_layer.cpp/.cu: the inner Softmax's buffers and its top prob_; prob_'s diff is
+    allocated at SetUp through the loss weight, and the GPU Forward also uses it as the count buffer."""
+    elements = elements_of_bottom(ctx)
+    buffers = [*softmax_buffers(ctx.bottom, ctx.layer.softmax_param.axis), Buffer("prob_ (softmax output)", elements)]
+    if _inner_loss_weight(ctx, created_after_loss_layer_setup=True):
+        buffers.append(Buffer("prob_ diff (inner Softmax's loss weight)", elements, SETUP))
+    elif ctx.device == "gpu":
+        buffers.append(Buffer("prob_ diff (valid counts)", elements, FORWARD))
+    return tuple(buffers)
+
+
+def _softmax_loss_cost(ctx: RunContext) -> Cost:
+    cost = softmax_cost(ctx)
+    return Cost(cost.maccs, cost.comparisons, cost.additions, cost.divisions, cost.exponentials + ctx.bottom[0])
+
+
+def _softmax_loss_touches(ctx: RunContext) -> tuple[bool, ...]:
+    """softmax_loss_layer.cu Forward writes the per-element loss into bottom[0]'s diff."""
+    return (ctx.device == "gpu",) + (False,) * (len(ctx.bottom_shapes) - 1)
+
+
+layer_model("SoftmaxWithLoss", buffers=softmax_loss_buffers, compute=_softmax_loss_cost,
+            touches=_softmax_loss_touches)
+
+
+def _euclidean_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """euclidean_loss_layer.cpp/.cu Forward: diff_ = bottom[0] - bottom[1]."""
+    return (Buffer("diff_ (prediction - target)", elements_of_bottom(ctx)),)
+
+
+def _euclidean_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, additions=n)
+
+
+layer_model("EuclideanLoss", buffers=_euclidean_buffers, compute=_euclidean_cost)
+
+
+def _sigmoid_cross_entropy_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """sigmoid_cross_entropy_loss_layer.cpp: the inner Sigmoid's top sigmoid_output_, whose diff its
+    SetUp allocates only when the prototxt sets loss_weight (the layer is built before LossLayer adds
+    the implicit one)."""
+    elements = elements_of_bottom(ctx)
+    buffers = [Buffer("sigmoid_output_", elements)]
+    if _inner_loss_weight(ctx, created_after_loss_layer_setup=False):
+        buffers.append(Buffer("sigmoid_output_ diff (explicit loss_weight)", elements, SETUP))
+    return tuple(buffers)
+
+
+def _sigmoid_cross_entropy_touches(ctx: RunContext) -> tuple[bool, ...]:
+    """sigmoid_cross_entropy_loss_layer.cu Forward: per-element loss in bottom[0]'s diff, valid
+    counts in bottom[1]'s."""
+    return (ctx.device == "gpu",) * 2 + (False,) * (len(ctx.bottom_shapes) - 2)
+
+
+layer_model("SigmoidCrossEntropyLoss", buffers=_sigmoid_cross_entropy_buffers, compute=transcendental_per_element,
+            touches=_sigmoid_cross_entropy_touches)
+
+
+def _hinge_touches(ctx: RunContext) -> tuple[bool, ...]:
+    """hinge_loss_layer.cpp Forward (CPU code on both paths) builds the margins in bottom[0]'s diff."""
+    return (True,) + (False,) * (len(ctx.bottom_shapes) - 1)
+
+
+def _hinge_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(comparisons=n, additions=n)
+
+
+layer_model("HingeLoss", buffers=no_buffers, compute=_hinge_cost, touches=_hinge_touches)
+
+
+def _multinomial_cost(ctx: RunContext) -> Cost:
+    """multinomial_logistic_loss_layer.cpp: one log per sample."""
+    return Cost(exponentials=ctx.bottom[0], additions=ctx.bottom[0])
+
+
+layer_model("MultinomialLogisticLoss", buffers=no_buffers, compute=_multinomial_cost)
+
+
+def _infogain_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """infogain_loss_layer.cpp: an inner Softmax like SoftmaxWithLoss's (prob_, its diff through the loss
+    weight); the H matrix infogain_ [L x L] read at LayerSetUp when it is not a third bottom; Backward
+    sums H's rows into sum_rows_H_ [L]."""
+    param = ctx.layer.infogain_loss_param
+    axis = canonical_axis(param.axis, len(ctx.bottom))
+    labels = ctx.bottom[axis]
+    elements = elements_of_bottom(ctx)
+    buffers = [*softmax_buffers(ctx.bottom, param.axis), Buffer("prob_ (softmax output)", elements)]
+    if _inner_loss_weight(ctx, created_after_loss_layer_setup=True):
+        buffers.append(Buffer("prob_ diff (inner Softmax's loss weight)", elements, SETUP))
+    if len(ctx.bottom_shapes) < 3:
+        buffers.append(Buffer("infogain_ (H read from infogain_loss_param.source)", labels * labels, SETUP))
+    if ctx.backward and ctx.propagate_down and ctx.propagate_down[0]:
+        buffers.append(Buffer("sum_rows_H_", labels, BACKWARD))
+    return tuple(buffers)
+
+
+def _infogain_cost(ctx: RunContext) -> Cost:
+    cost = softmax_cost(ctx)
+    return Cost(elements_of_bottom(ctx), cost.comparisons, cost.additions, cost.divisions, cost.exponentials)
+
+
+layer_model("InfogainLoss", buffers=_infogain_buffers, compute=_infogain_cost)
+
+
+def _contrastive_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """contrastive_loss_layer.cpp/.cu: LayerSetUp fills summer_vec_ [C]; Forward writes diff_ [N x C]
+    and dist_sq_ [N]; the GPU Forward squares into diff_sq_ [N x C] as well."""
+    num, channels = ctx.bottom[0], count(ctx.bottom, 1)
+    buffers = [Buffer("summer_vec_", channels, SETUP), Buffer("diff_ (a - b)", num * channels),
+               Buffer("dist_sq_", num)]
+    if ctx.device == "gpu":
+        buffers.append(Buffer("diff_sq_", num * channels))
+    return tuple(buffers)
+
+
+def _contrastive_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, additions=n, comparisons=ctx.bottom[0])
+
+
+layer_model("ContrastiveLoss", buffers=_contrastive_buffers, compute=_contrastive_cost)
+
+
+def _accuracy_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """accuracy_layer.cpp: with a per-class top, Forward counts each class in nums_buffer_ [classes];
+    accuracy_layer.cu reshapes it like bottom[0] for its per-class counts."""
+    if len(ctx.top_shapes) < 2:
+        return ()
+    if ctx.device == "gpu":
+        return (Buffer("nums_buffer_ (per-class counts, like bottom[0])", elements_of_bottom(ctx), FORWARD),)
+    axis = canonical_axis(ctx.layer.accuracy_param.axis, len(ctx.bottom))
+    return (Buffer("nums_buffer_ (per-class counts)", ctx.bottom[axis], FORWARD),)
+
+
+def _accuracy_touches(ctx: RunContext) -> tuple[bool, ...]:
+    """accuracy_layer.cu accumulates in bottom[0]'s diff and, with one top, counts in bottom[1]'s."""
+    gpu = ctx.device == "gpu"
+    return (gpu, gpu and len(ctx.top_shapes) == 1)
+
+
+def _accuracy_cost(ctx: RunContext) -> Cost:
+    """top_k comparisons against every score."""
+    return Cost(comparisons=elements_of_bottom(ctx) * max(ctx.layer.accuracy_param.top_k, 1))
+
+
+layer_model("Accuracy", buffers=_accuracy_buffers, compute=_accuracy_cost, touches=_accuracy_touches)

@@ -7,6 +7,19 @@ from collections.abc import Callable, Sequence
 
 from blobcalc import caffe_pb2
 from blobcalc.shapes.geometry import conv_output_size, conv_window
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    INT_BYTES,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    addition_per_element,
+    elements_of_bottom,
+    no_buffers,
+    no_compute,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -16,6 +29,7 @@ from blobcalc.shapes.registry import (
     canonical_axis,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -257,3 +271,98 @@ def parameter(ctx: LayerContext) -> LayerShapes:
     """parameter_layer.hpp: one learnable blob of parameter_param.shape, exposed as the top."""
     shape = blob_shape(list(ctx.layer.parameter_param.shape.dim))
     return LayerShapes((shape,), (shape,))
+
+
+# --- The model of these layers beyond their shapes -------------------------------------------------
+# argmax_layer.cpp sorts in std::vectors; batch_reindex, filter, tile, im2col and parameter layers
+# write their tops directly.
+layer_model("BatchReindex", "Filter", "Tile", "Im2col", "Parameter", buffers=no_buffers, compute=no_compute)
+
+
+def _argmax_cost(ctx: RunContext) -> Cost:
+    return Cost(comparisons=elements_of_bottom(ctx))
+
+
+layer_model("ArgMax", buffers=no_buffers, compute=_argmax_cost)
+
+
+def _embed_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """embed_layer.cpp Reshape fills bias_multiplier_ [M] (the indices) with ones."""
+    if not ctx.layer.embed_param.bias_term:
+        return ()
+    return (Buffer("bias_multiplier_", elements_of_bottom(ctx), SETUP),)
+
+
+def _embed_cost(ctx: RunContext) -> Cost:
+    """A table lookup: no multiply-accumulates; one addition per output for the bias."""
+    return Cost(additions=count(ctx.top) if len(ctx.param_shapes) > 1 else 0)
+
+
+layer_model("Embed", buffers=_embed_buffers, compute=_embed_cost)
+
+
+def _mvn_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """mvn_layer.cpp: Reshape fills sum_multiplier_ [H*W] with ones; Forward writes mean_ and (with
+    normalize_variance) variance_ [N, C or 1] and temp_ (like the bottom)."""
+    param = ctx.layer.mvn_param
+    bottom = ctx.bottom
+    per_sample = 1 if param.across_channels else (bottom[1] if len(bottom) > 1 else 1)
+    rows = (bottom[0] if bottom else 1) * per_sample
+    buffers = [Buffer("sum_multiplier_", count(bottom, 2), SETUP), Buffer("mean_", rows),
+               Buffer("temp_", count(bottom))]
+    if param.normalize_variance:
+        buffers.append(Buffer("variance_", rows))
+    return tuple(buffers)
+
+
+def _mvn_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    normalize = ctx.layer.mvn_param.normalize_variance
+    return Cost(maccs=n if normalize else 0, additions=2 * n, divisions=n if normalize else 0)
+
+
+layer_model("MVN", buffers=_mvn_buffers, compute=_mvn_cost)
+
+
+def _reduction_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """reduction_layer.cpp Reshape fills sum_multiplier_ [count from axis] with ones (SUM and MEAN)."""
+    param = ctx.layer.reduction_param
+    if param.operation not in (caffe_pb2.ReductionParameter.SUM, caffe_pb2.ReductionParameter.MEAN):
+        return ()
+    return (Buffer("sum_multiplier_", count(ctx.bottom, canonical_axis(param.axis, len(ctx.bottom))), SETUP),)
+
+
+layer_model("Reduction", buffers=_reduction_buffers, compute=addition_per_element)
+
+
+def _spp_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """spp_layer.cpp: with several levels, an inner Split (tops sharing the bottom's data), one Pooling
+    per level into pooling_outputs_ (MAX: with its max_idx_), Flatten (sharing) and Concat into the top;
+    a propagating Backward gives the split tops and the pooled outputs diffs."""
+    param = ctx.layer.spp_param
+    bottom = ctx.bottom
+    levels = param.pyramid_height
+    pooled = [count(_spp_level(level, bottom[2], bottom[3], param.pool)) * bottom[0] * bottom[1]
+              for level in range(levels)]
+    is_max = param.pool == caffe_pb2.SPPParameter.MAX
+    buffers: list[Buffer] = []
+    if is_max:
+        buffers.append(Buffer("inner Pooling max_idx_ (all levels)", sum(pooled), FORWARD, INT_BYTES))
+    if levels == 1:
+        return tuple(buffers)
+    buffers.append(Buffer("pooling_outputs_ (all levels)", sum(pooled), FORWARD))
+    if ctx.backward and any(ctx.propagate_down):
+        buffers.append(Buffer("diffs of the inner split tops and pooled outputs",
+                              levels * count(bottom) + sum(pooled), BACKWARD))
+    return tuple(buffers)
+
+
+def _spp_cost(ctx: RunContext) -> Cost:
+    """Every level's pooling reads the whole bottom once."""
+    n = elements_of_bottom(ctx) * ctx.layer.spp_param.pyramid_height
+    if ctx.layer.spp_param.pool == caffe_pb2.SPPParameter.MAX:
+        return Cost(comparisons=n)
+    return Cost(additions=n, divisions=count(ctx.top))
+
+
+layer_model("SPP", buffers=_spp_buffers, compute=_spp_cost)

@@ -4,6 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blobcalc.shapes.misc import as_int32, axis_dim, check_op, shape_string
+from blobcalc.shapes.model import (
+    FORWARD,
+    Buffer,
+    Cost,
+    RunContext,
+    buffers_not_modelled,
+    elements_of_top,
+    matrix_backward,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -12,6 +21,7 @@ from blobcalc.shapes.registry import (
     canonical_axis,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -122,3 +132,33 @@ def lstm_unit(ctx: LayerContext) -> LayerShapes:
     hidden = previous_cell[2]
     check_op(4 * hidden, "==", ctx.bottom_shapes[1][2], "4 * hidden_dim_ == bottom[1]->shape(2)")
     return LayerShapes((previous_cell, previous_cell))
+
+
+# --- The model of the recurrent layers beyond their shapes -----------------------------------------
+
+def _recurrent_cost(ctx: RunContext) -> Cost:
+    """The unrolled net's InnerProducts: every weight matrix once per timestep and stream."""
+    timesteps, streams = ctx.bottom[0], ctx.bottom[1]
+    maccs = timesteps * streams * sum(count(shape) for shape in ctx.param_shapes if len(shape) == 2)
+    return Cost(maccs=maccs, additions=elements_of_top(ctx) * 4, exponentials=elements_of_top(ctx),
+                backward_maccs=matrix_backward(maccs, ctx))
+
+
+# recurrent_layer.cpp builds and runs a whole unrolled Net (a blob per gate, timestep and state):
+# its blobs are not modelled here, and the memory totals say partial for a net with these layers.
+layer_model("RNN", "LSTM", buffers=buffers_not_modelled("the unrolled inner net's blobs are not modelled"),
+            compute=_recurrent_cost)
+
+
+def _lstm_unit_cost(ctx: RunContext) -> Cost:
+    """lstm_unit_layer.cpp: three sigmoids, a tanh of the input and of the cell, and the cell update."""
+    hidden = elements_of_top(ctx)
+    return Cost(maccs=3 * hidden, additions=5 * hidden, divisions=5 * hidden, exponentials=5 * hidden)
+
+
+def _lstm_unit_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """lstm_unit_layer.cpp Forward writes the activated gates into X_acts_ (like bottom[1])."""
+    return (Buffer("X_acts_ (activated gates)", count(ctx.bottom_shapes[1]), FORWARD),)
+
+
+layer_model("LSTMUnit", buffers=_lstm_unit_buffers, compute=_lstm_unit_cost)

@@ -1,10 +1,22 @@
-"""The shape-rule registry: one rule per Caffe layer type string, with its blob-count contract."""
+"""The layer-type registry: one entry per Caffe layer type string holding everything about the type —
+its shape rule and blob-count contract, and its model (blobcalc.shapes.model): scratch buffers, diffs
+touched, top sharing and compute."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from blobcalc import caffe_pb2
+from blobcalc.shapes.model import (
+    BufferFn,
+    CostFn,
+    SharingFn,
+    TouchFn,
+    own_tops,
+    propagated_diffs_only,
+)
+from blobcalc.shapes.model import count as model_count
 
 Shape = tuple[int, ...]
 
@@ -26,6 +38,7 @@ class LayerContext:
     phase: int  # caffe_pb2.TRAIN or caffe_pb2.TEST
     num_tops: int  # tops after Caffe added automatic ones
     rois: int | None = None  # --rois N: regions a detection head is sized for (None: Caffe's setup() shape)
+    datum_shape: Shape | None = None  # --datum-shape: a database record's (C, H, W), for data layers
 
     @property
     def bottom(self) -> Shape:
@@ -69,6 +82,11 @@ class ShapeRule:
     counts: BlobCounts
     origin: str = BVLC  # which Caffe registers this type, e.g. "SSD fork (weiliu89/caffe)"
     source: bool = False  # feeds the net from outside (data/input layer): first axis is the batch
+    # The type's model (blobcalc.shapes.model); None: not declared, so the figures say "partial".
+    buffers: BufferFn | None = None
+    cost: CostFn | None = None
+    sharing: SharingFn = own_tops
+    touches: TouchFn = propagated_diffs_only
 
     @property
     def is_loss(self) -> bool:
@@ -84,10 +102,14 @@ _user_origin: list[str] = []
 
 
 def shape_rule(*layer_types: str, counts: BlobCounts | None = None, origin: str = BVLC,
-               source: bool = False, replace: bool = False) -> Callable[[RuleFn], RuleFn]:
+               source: bool = False, replace: bool = False, buffers: BufferFn | None = None,
+               compute: CostFn | None = None, sharing: SharingFn = own_tops,
+               touches: TouchFn = propagated_diffs_only) -> Callable[[RuleFn], RuleFn]:
     """Register `fn` as the rule for each Caffe type string in `layer_types`; `origin` names the
     Caffe fork that defines the type when BVLC Caffe does not; `source` marks data/input layers.
     A type that already has a rule is an error unless `replace` (for user rules that override one).
+    `buffers`, `compute`, `sharing` and `touches` give the type's model here, or later through
+    layer_model().
 
     A Python layer's rule is keyed "Python:<module>.<layer>" (python_param), never by importing it."""
     if _user_origin:
@@ -98,10 +120,23 @@ def shape_rule(*layer_types: str, counts: BlobCounts | None = None, origin: str 
             if layer_type in _RULES and not replace:
                 raise ValueError(f"two shape rules for layer type {layer_type!r} (the first from "
                                  f"{_RULES[layer_type].origin}); pass replace=True to replace it")
-            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin, source)
+            _RULES[layer_type] = ShapeRule(layer_type, fn, counts or BlobCounts(), origin, source, buffers,
+                                           compute, sharing, touches)
         return fn
 
     return register
+
+
+def layer_model(*layer_types: str, buffers: BufferFn | None = None, compute: CostFn | None = None,
+                sharing: SharingFn | None = None, touches: TouchFn | None = None) -> None:
+    """Give types registered with shape_rule their model (the parts passed here replace theirs)."""
+    for layer_type in layer_types:
+        rule = _RULES.get(layer_type)
+        if rule is None:
+            raise ValueError(f"layer_model({layer_type!r}): register its shape rule first")
+        _RULES[layer_type] = dataclasses.replace(
+            rule, buffers=buffers or rule.buffers, cost=compute or rule.cost,
+            sharing=sharing or rule.sharing, touches=touches or rule.touches)
 
 
 def rule_for(layer_type: str) -> ShapeRule | None:
@@ -138,12 +173,7 @@ def canonical_axis(axis: int, num_axes: int) -> int:
     return axis + num_axes if axis < 0 else axis
 
 
-def count(shape: Shape, start: int = 0, end: int | None = None) -> int:
-    """Blob::count over axes [start, end): the product of those dimensions, 1 for none."""
-    total = 1
-    for dim in shape[start:end]:
-        total *= dim
-    return total
+count = model_count  # Blob::count over axes [start, end): the product of those dimensions, 1 for none
 
 
 _loaded = False

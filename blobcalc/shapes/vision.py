@@ -6,6 +6,17 @@ import struct
 
 from blobcalc import caffe_pb2
 from blobcalc.shapes.geometry import Window, conv_output_size, conv_window, deconv_output_size
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    INT_BYTES,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    count,
+    matrix_backward,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -14,6 +25,7 @@ from blobcalc.shapes.registry import (
     Shape,
     canonical_axis,
     check,
+    layer_model,
     shape_rule,
 )
 
@@ -144,3 +156,104 @@ def pooling(ctx: LayerContext) -> LayerShapes:
                                 clip) for i in range(2))
     top: Shape = (bottom[0], bottom[1], *spatial)
     return LayerShapes((top,) * ctx.num_tops)
+
+
+# --- The model of Convolution, Deconvolution and Pooling beyond their shapes ---------------------
+
+def conv_geometry_buffers(num_spatial: int) -> tuple[Buffer, ...]:
+    """base_conv_layer.cpp LayerSetUp fills kernel_shape_, stride_, pad_, dilation_ (Blob<int> of one
+    value per spatial axis) and Reshape fills conv_input_shape_ (channels + spatial axes)."""
+    return (Buffer("kernel_shape_, stride_, pad_, dilation_ (int)", 4 * num_spatial, SETUP, INT_BYTES),
+            Buffer("conv_input_shape_ (int)", num_spatial + 1, SETUP, INT_BYTES))
+
+
+def conv_buffers(ctx: RunContext, reverse: bool) -> tuple[Buffer, ...]:
+    """base_conv_layer.cpp/.cu and conv_layer / deconv_layer: geometry ints and bias_multiplier_ at
+    Reshape; col_buffer_ (one image of im2col columns) when a gemm first touches it. Convolution's
+    Forward skips it for 1x1 kernels (is_1x1_: kernel 1, stride 1, pad 0), but backward_*_gemm (the
+    bottom gradient) touches it before testing is_1x1_; Deconvolution's Forward *is* backward_*_gemm.
+    cuDNN (cudnn_conv_layer.cpp) never touches col_buffer_: its workspace is a cudaMalloc, not a
+    SyncedMemory, bounded by 8 MiB per algorithm (workspace_limit_bytes) and reported apart."""
+    param = ctx.layer.convolution_param
+    weight = ctx.param_shapes[0]
+    kernel = weight[2:]
+    num_spatial = len(kernel)
+    channel_axis = len(ctx.top) - num_spatial - 1
+    buffers = list(conv_geometry_buffers(num_spatial))
+    if param.bias_term:
+        buffers.append(Buffer("bias_multiplier_", count(ctx.top, channel_axis + 1), SETUP))
+    if ctx.uses_cudnn(param.engine):
+        return tuple(buffers)
+    window = conv_window(param, num_spatial)
+    one_by_one = all(k == 1 for k in window.kernel) and all(s == 1 for s in window.stride) and not any(window.pad)
+    # col_buffer_ [kernel_dim * group, spatial of the convolution's output side].
+    spatial = count(ctx.bottom if reverse else ctx.top, channel_axis + 1)
+    col_buffer = weight[1] * count(kernel) * param.group * spatial
+    if reverse or not one_by_one:
+        buffers.append(Buffer("col_buffer_ (im2col, one image)", col_buffer, FORWARD))
+    elif ctx.backward and any(ctx.propagate_down):
+        buffers.append(Buffer("col_buffer_ (touched by backward_gemm even for 1x1)", col_buffer, BACKWARD))
+    return tuple(buffers)
+
+
+def conv_touches(ctx: RunContext) -> tuple[bool, ...]:
+    """conv_layer.cpp/.cu and deconv_layer Backward: `bottom[i]->mutable_*_diff()` is taken whenever the
+    weights are learned or the bottom propagates, whatever propagate_down says for it."""
+    touched = ctx.backward and (bool(ctx.param_learned and ctx.param_learned[0]) or any(ctx.propagate_down))
+    return (touched,) * len(ctx.bottom_shapes)
+
+
+def conv_cost(ctx: RunContext, reverse: bool) -> Cost:
+    """One MACC per weight per output (Convolution) or per input (Deconvolution) element, per
+    bottom/top pair; group- and dilation-aware through the weight's shape [out, in / group, kernel...];
+    one addition per output for the bias."""
+    per_element = count(ctx.param_shapes[0], 1)
+    maccs = (count(ctx.bottom) if reverse else count(ctx.top)) * per_element * len(ctx.top_shapes)
+    additions = count(ctx.top) * len(ctx.top_shapes) if len(ctx.param_shapes) > 1 else 0
+    return Cost(maccs=maccs, additions=additions, backward_maccs=matrix_backward(maccs, ctx))
+
+
+def _convolution_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    return conv_buffers(ctx, reverse=False)
+
+
+def _deconvolution_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    return conv_buffers(ctx, reverse=True)
+
+
+def _convolution_cost(ctx: RunContext) -> Cost:
+    return conv_cost(ctx, reverse=False)
+
+
+def _deconvolution_cost(ctx: RunContext) -> Cost:
+    return conv_cost(ctx, reverse=True)
+
+
+layer_model("Convolution", buffers=_convolution_buffers, compute=_convolution_cost, touches=conv_touches)
+layer_model("Deconvolution", buffers=_deconvolution_buffers, compute=_deconvolution_cost, touches=conv_touches)
+
+
+def _pooling_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """pooling_layer.cpp/.cu: MAX with one top keeps argmax indices in max_idx_ (int); STOCHASTIC in
+    TRAIN keeps sampled indices in rand_idx_. cuDNN pooling (cudnn_pooling_layer) keeps neither."""
+    param = ctx.layer.pooling_param
+    if ctx.uses_cudnn(param.engine) and len(ctx.top_shapes) == 1:
+        return ()
+    if param.pool == caffe_pb2.PoolingParameter.MAX and len(ctx.top_shapes) == 1:
+        return (Buffer("max_idx_ (argmax indices)", count(ctx.top), FORWARD, INT_BYTES),)
+    if param.pool == caffe_pb2.PoolingParameter.STOCHASTIC and ctx.phase == caffe_pb2.TRAIN:
+        return (Buffer("rand_idx_ (sampled indices)", count(ctx.top), FORWARD),)
+    return ()
+
+
+def _pooling_cost(ctx: RunContext) -> Cost:
+    """MAX: one comparison per window element per output; AVE/STOCHASTIC: additions and a division."""
+    param = ctx.layer.pooling_param
+    window = count(pooling_window(param, ctx.bottom).kernel)
+    out = count(ctx.top)
+    if param.pool == caffe_pb2.PoolingParameter.MAX:
+        return Cost(comparisons=out * window)
+    return Cost(additions=out * window, divisions=out)
+
+
+layer_model("Pooling", buffers=_pooling_buffers, compute=_pooling_cost)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from blobcalc.shapes.misc import axis_dim, check_op
-from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, check, shape_rule
+from blobcalc.shapes.model import SETUP, Buffer, Cost, RunContext, count, elements_of_top, no_buffers
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, check, layer_model, shape_rule
 
 SENET = "SENet fork (hujie-frank/SENet)"
 MOBILENET_YOLO = "MobileNet-YOLO fork (eric612/MobileNet-YOLO)"
@@ -28,3 +29,26 @@ def assisted_excitation(ctx: LayerContext) -> LayerShapes:
     bottom[2]) to bottom[0]; the top is shaped like bottom[0]. Counts as the layer's code uses
     its blobs (three bottoms, one top)."""
     return LayerShapes((ctx.bottom,))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _axpy_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """axpy_layer.cpp (SENet fork) Reshape fills spatial_sum_multiplier_ [H*W of x] with ones."""
+    return (Buffer("spatial_sum_multiplier_", count(ctx.bottom_shapes[1], 2), SETUP),)
+
+
+def _axpy_cost(ctx: RunContext) -> Cost:
+    """a * x + y: one multiply-accumulate per output."""
+    return Cost(maccs=elements_of_top(ctx))
+
+
+layer_model("Axpy", buffers=_axpy_buffers, compute=_axpy_cost)
+
+
+def _assisted_excitation_cost(ctx: RunContext) -> Cost:
+    """The feature map scaled by the attention map: a multiply-add per output."""
+    return Cost(maccs=elements_of_top(ctx))
+
+
+layer_model("AssistedExcitation", buffers=no_buffers, compute=_assisted_excitation_cost)

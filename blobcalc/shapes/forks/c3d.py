@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from blobcalc import caffe_pb2
 from blobcalc.shapes.misc import as_int32, check_op
+from blobcalc.shapes.model import FORWARD, SETUP, Buffer, Cost, RunContext, no_compute
+from blobcalc.shapes.model import count as blob_count
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -16,9 +18,11 @@ from blobcalc.shapes.registry import (
     Shape,
     ShapeUnknown,
     check,
+    layer_model,
     shape_rule,
     trunc_div,
 )
+from blobcalc.shapes.vision import conv_cost
 
 C3D = "C3D fork (facebook/C3D)"
 
@@ -161,3 +165,67 @@ def video_with_voxel_truth_data(ctx: LayerContext) -> LayerShapes:
     size = f"{crop},{crop}" if crop > 0 else "H,W"
     raise _unknown(ctx, f"the clip size comes from the first volume listed in '{param.source}', which is "
                         "never read", [f"{batch},C,L,{size}", f"{batch},{truth},L,{size}"])
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _conv3d_buffers(ctx: RunContext, reverse: bool) -> tuple[Buffer, ...]:
+    """convolution3d_layer.cpp / deconvolution3d_layer.cpp (C3D): col_buffer_ holds one image's columns
+    [channels * kernel volume, output (deconvolution: input) volume] from the first Forward;
+    bias_multiplier_ [output volume] is filled at Reshape."""
+    weight = ctx.param_shapes[0]
+    spatial = blob_count(ctx.bottom if reverse else ctx.top, 2)
+    # The weight holds every input channel (filter_group splits the outputs only).
+    buffers = [Buffer("col_buffer_ (vol2col, one image)", blob_count(weight, 1) * spatial, FORWARD)]
+    if len(ctx.param_shapes) > 1:
+        buffers.append(Buffer("bias_multiplier_", blob_count(ctx.top, 2), SETUP))
+    return tuple(buffers)
+
+
+def _convolution3d_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    return _conv3d_buffers(ctx, reverse=False)
+
+
+def _deconvolution3d_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    return _conv3d_buffers(ctx, reverse=True)
+
+
+def _convolution3d_cost(ctx: RunContext) -> Cost:
+    return conv_cost(ctx, reverse=False)
+
+
+def _deconvolution3d_cost(ctx: RunContext) -> Cost:
+    return conv_cost(ctx, reverse=True)
+
+
+layer_model("Convolution3D", buffers=_convolution3d_buffers, compute=_convolution3d_cost)
+layer_model("Deconvolution3D", buffers=_deconvolution3d_buffers, compute=_deconvolution3d_cost)
+
+
+def _pooling3d_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """pool3d_layer.cpp (C3D): MAX keeps its argmax in max_idx_ (like the top), AVE nothing."""
+    if ctx.layer.pooling_param.pool == caffe_pb2.PoolingParameter.MAX:
+        return (Buffer("max_idx_ (argmax indices)", blob_count(ctx.top), FORWARD),)
+    return ()
+
+
+def _pooling3d_cost(ctx: RunContext) -> Cost:
+    param = ctx.layer.pooling_param
+    window = param.kernel_size * param.kernel_size * max(param.kernel_depth, 1)
+    out = blob_count(ctx.top)
+    if param.pool == caffe_pb2.PoolingParameter.MAX:
+        return Cost(comparisons=out * window)
+    return Cost(additions=out * window, divisions=out)
+
+
+layer_model("Pooling3D", buffers=_pooling3d_buffers, compute=_pooling3d_cost)
+
+
+def _one_prefetch_batch(ctx: RunContext) -> tuple[Buffer, ...]:
+    """C3D's BasePrefetchingDataLayer (2014 Caffe) keeps one prefetch batch of every top
+    (prefetch_data_, prefetch_label_) and copies it into the tops in Forward."""
+    return tuple(Buffer(f"prefetch batch of top {i}", blob_count(shape), SETUP)
+                 for i, shape in enumerate(ctx.top_shapes))
+
+
+layer_model("C3DVideoData", "C3DVideoWithVoxelTruthData", buffers=_one_prefetch_batch, compute=no_compute)

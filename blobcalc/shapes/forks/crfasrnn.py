@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from blobcalc.shapes.misc import as_int32, check_op, legacy_dim
-from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, Shape, shape_rule
+from blobcalc.shapes.model import buffers_not_modelled, compute_not_modelled
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, Shape, layer_model, shape_rule
 
 CRFASRNN = "CRF-RNN fork (torrvision/crfasrnn)"
 
@@ -21,3 +22,11 @@ def multi_stage_meanfield(ctx: LayerContext) -> LayerShapes:
     return LayerShapes((top,), (kernel,) * 3, notes=(
         "CRF-RNN initialises the kernel weights from the files spatial.par and bilateral.par in the "
         "working directory when the layer has no trained weights; it fails without them",))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# multi_stage_meanfield.cpp runs num_iterations MeanfieldIteration objects, each with its own blobs
+# and permutohedral lattices whose size depends on the image: neither memory nor compute is modelled.
+layer_model("MultiStageMeanfield",
+            buffers=buffers_not_modelled("its mean-field iterations' blobs and permutohedral lattices"),
+            compute=compute_not_modelled("permutohedral filtering cost depends on the image"))

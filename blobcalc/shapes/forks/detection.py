@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from google.protobuf import message
 
-from blobcalc.shapes.loss import SCALAR, check_loss_bottoms, softmax_with_loss
+from blobcalc.shapes.loss import SCALAR, check_loss_bottoms, softmax_loss_buffers, softmax_with_loss
 from blobcalc.shapes.misc import as_int32, axis_dim, check_op, legacy_dim
+from blobcalc.shapes.model import (
+    FORWARD,
+    INT_BYTES,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    buffers_not_modelled,
+    compute_not_modelled,
+    count,
+    elements_of_bottom,
+    no_buffers,
+    no_compute,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
     LayerShapes,
     Shape,
     check,
+    layer_model,
     shape_rule,
 )
 
@@ -155,3 +170,47 @@ def proposal(ctx: LayerContext) -> LayerShapes:
         tops += ((rows,),)
     return LayerShapes(tops, notes=(
         f"room for {post_nms_topn} proposals per image; forward() keeps only those left after NMS",))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _roi_pooling_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """roi_pooling_layer.cpp (py-faster-rcnn) Forward keeps the argmax of every output in max_idx_ (int)."""
+    return (Buffer("max_idx_ (argmax indices)", count(ctx.top), FORWARD, INT_BYTES),)
+
+
+def _psroi_pooling_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """psroi_pooling_layer.cu (R-FCN) Forward records each output's source channel in mapping_channel_."""
+    return (Buffer("mapping_channel_ (source channels)", count(ctx.top), FORWARD, INT_BYTES),)
+
+
+_ROI_COST = compute_not_modelled("each bin's window depends on the ROIs, known only at run time")
+layer_model("ROIPooling", buffers=_roi_pooling_buffers, compute=_ROI_COST)
+layer_model("PSROIPooling", buffers=_psroi_pooling_buffers, compute=_ROI_COST)
+
+
+def _smooth_l1_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """smooth_L1_loss_layer.cpp/.cu (py-faster-rcnn): Reshape fills ones_ with ones; Forward writes
+    diff_ and errors_, each like the prediction."""
+    n = elements_of_bottom(ctx)
+    return (Buffer("ones_", n, SETUP), Buffer("diff_", n, FORWARD), Buffer("errors_", n, FORWARD))
+
+
+def _smooth_l1_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, comparisons=n, additions=2 * n)
+
+
+layer_model("SmoothL1Loss", "SmoothL1LossOHEM", buffers=_smooth_l1_buffers, compute=_smooth_l1_cost)
+
+
+def _softmax_ohem_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(comparisons=n, additions=n, divisions=n, exponentials=n)
+
+
+layer_model("SoftmaxWithLossOHEM", buffers=softmax_loss_buffers, compute=_softmax_ohem_cost)
+# box_annotator_ohem_layer.cpp ranks the ROIs' losses on the host and writes its tops directly.
+layer_model("BoxAnnotatorOHEM", buffers=no_buffers, compute=no_compute)
+layer_model("Proposal", buffers=buffers_not_modelled("its anchor and proposal blobs depend on the image size"),
+            compute=compute_not_modelled("non-maximum suppression depends on the scores"))

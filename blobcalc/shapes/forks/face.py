@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from blobcalc.shapes.loss import LOSS_COUNTS, SCALAR, check_loss_bottoms
 from blobcalc.shapes.misc import check_op, legacy_dim
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    Buffer,
+    Cost,
+    RunContext,
+    buffers_not_modelled,
+    elements_of_bottom,
+    elements_of_top,
+    matrix_backward,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -12,6 +23,7 @@ from blobcalc.shapes.registry import (
     canonical_axis,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -68,3 +80,35 @@ def center_loss(ctx: LayerContext) -> LayerShapes:
         check_op(legacy_dim(label, index), "==", 1, f"bottom[1]->{name}() == 1")
     check_loss_bottoms(ctx)
     return LayerShapes((SCALAR,), (centers,))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _margin_cost(ctx: RunContext) -> Cost:
+    """An InnerProduct's multiply-accumulates: outputs x the weight's input size."""
+    weight = ctx.param_shapes[0]
+    maccs = elements_of_top(ctx) * weight[1]
+    return Cost(maccs=maccs, backward_maccs=matrix_backward(maccs, ctx))
+
+
+# margin_inner_product_layer.cpp (SphereFace) and large_margin_inner_product_layer.cpp keep norms,
+# cosines and sign blobs per sample and class, depending on the margin type: not modelled.
+layer_model("MarginInnerProduct", "LargeMarginInnerProduct",
+            buffers=buffers_not_modelled("its per-sample norm, cosine and sign blobs"), compute=_margin_cost)
+
+
+def _center_loss_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """center_loss_layer.cpp: Forward writes distance_ (like the features); Backward accumulates the
+    centers' update in variation_sum_ (like the centers) when they are learned."""
+    buffers = [Buffer("distance_", elements_of_bottom(ctx), FORWARD)]
+    if ctx.learns_params:
+        buffers.append(Buffer("variation_sum_", count(ctx.param_shapes[0]), BACKWARD))
+    return tuple(buffers)
+
+
+def _center_loss_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, additions=n)
+
+
+layer_model("CenterLoss", buffers=_center_loss_buffers, compute=_center_loss_cost)

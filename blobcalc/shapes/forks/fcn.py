@@ -1,7 +1,8 @@
 """The V1 CROP layer of FCN-era Caffe forks (longjon/caffe "future" branch, torrvision/crfasrnn)."""
 from __future__ import annotations
 
-from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, check, shape_rule
+from blobcalc.shapes.model import no_buffers, no_compute
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, check, layer_model, shape_rule
 
 FCN = "FCN-era forks (longjon/caffe, torrvision/crfasrnn)"
 
@@ -15,3 +16,8 @@ def fcn_crop(ctx: LayerContext) -> LayerShapes:
     check(reference[2] <= data[2] and reference[3] <= data[3],
           f"cannot crop {data[2]}x{data[3]} to the larger {reference[2]}x{reference[3]}")
     return LayerShapes(((data[0], data[1], reference[2], reference[3]),))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# FCN's crop_layer.cpp copies the window in Forward with plain ints: nothing beyond the top.
+layer_model("FCNCrop", buffers=no_buffers, compute=no_compute)

@@ -3,7 +3,9 @@ with a lane-point label top and a segmentation label top."""
 from __future__ import annotations
 
 from blobcalc import caffe_pb2
+from blobcalc.shapes.data import prefetch_buffers, tops_in_buffer
 from blobcalc.shapes.misc import as_int32
+from blobcalc.shapes.model import no_compute
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -11,6 +13,7 @@ from blobcalc.shapes.registry import (
     Shape,
     ShapeUnknown,
     check,
+    layer_model,
     shape_rule,
     trunc_div,
 )
@@ -54,3 +57,9 @@ def lane_data(ctx: LayerContext) -> LayerShapes:
             tops.append((batch, 1, seg_width, seg_height))
     return LayerShapes(tuple(tops), notes=(
         f"3 channels assumed: the database '{ctx.layer.data_param.source}' is never opened",))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# lane_data_layer.cpp is a BasePrefetchingDataLayer of the MobileNet-YOLO fork: prefetch batches that
+# the tops alias, as BVLC's Data layer.
+layer_model("LaneData", buffers=prefetch_buffers, compute=no_compute, sharing=tops_in_buffer)

@@ -3,9 +3,20 @@ ShuffleNet's ShuffleChannel and ReLU6."""
 from __future__ import annotations
 
 from blobcalc.shapes.misc import as_int32, check_op, legacy_dim
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    comparison_per_element,
+    count,
+    no_compute,
+)
 from blobcalc.shapes.neuron import NEURON_COUNTS
-from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, Shape, check, shape_rule
-from blobcalc.shapes.vision import convolution
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, Shape, check, layer_model, shape_rule
+from blobcalc.shapes.vision import conv_buffers, conv_cost, conv_touches, convolution
 
 DEPTHWISE = "DepthwiseConvolution fork (yonghenglh6/DepthwiseConvolution)"
 CONV_DW = "ConvolutionDepthwise fork (farmingyard/caffe-mobilenet)"
@@ -77,3 +88,65 @@ def shuffle_channel(ctx: LayerContext) -> LayerShapes:
 def relu6(ctx: LayerContext) -> LayerShapes:
     """relu6_layer.cpp: an element-wise NeuronLayer (relu6_param.negative_slope only changes values)."""
     return LayerShapes((ctx.bottom,))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _depthwise_convolution_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """depthwise_conv_layer (DepthwiseConvolution fork): a ConvolutionLayer whose CPU path is
+    Caffe's (im2col into col_buffer_) and whose GPU kernels convolve directly (no col_buffer_)."""
+    buffers = conv_buffers(ctx, reverse=False)
+    if ctx.device == "gpu":
+        return tuple(b for b in buffers if not b.name.startswith("col_buffer_"))
+    return buffers
+
+
+def _depthwise_cost(ctx: RunContext) -> Cost:
+    return conv_cost(ctx, reverse=False)
+
+
+layer_model("DepthwiseConvolution", buffers=_depthwise_convolution_buffers, compute=_depthwise_cost,
+            touches=conv_touches)
+
+
+def _convolution_depthwise_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """conv_dw_layer.cpp/.cu (ConvolutionDepthwise fork): Reshape fills weight_multiplier_ and
+    bias_multiplier_ [N, top H, top W] with ones; the GPU Backward gathers the weight gradient in
+    weight_buffer_ [C, kernel, N, top H, top W] and the bias gradient in bias_buffer_ [C, N, top H, top W]."""
+    top = ctx.top
+    per_channel = top[0] * count(top, 2)
+    buffers = [Buffer("weight_multiplier_", per_channel, SETUP)]
+    if len(ctx.param_shapes) > 1:
+        buffers.append(Buffer("bias_multiplier_", per_channel, SETUP))
+    if ctx.device == "gpu" and ctx.backward:
+        learned = ctx.param_learned
+        if learned and learned[0]:
+            buffers.append(Buffer("weight_buffer_", top[1] * count(ctx.param_shapes[0], 2) * per_channel, BACKWARD))
+        if len(learned) > 1 and learned[1]:
+            buffers.append(Buffer("bias_buffer_", top[1] * per_channel, BACKWARD))
+    return tuple(buffers)
+
+
+layer_model("ConvolutionDepthwise", buffers=_convolution_depthwise_buffers, compute=_depthwise_cost)
+
+
+def _shuffle_channel_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """shuffle_channel_layer.cpp: in place, Forward shuffles through temp_blob_ (like the bottom)."""
+    if ctx.in_place:
+        return (Buffer("temp_blob_", count(ctx.bottom), FORWARD),)
+    return ()
+
+
+layer_model("ShuffleChannel", buffers=_shuffle_channel_buffers, compute=no_compute)
+
+
+def _relu6_cost(ctx: RunContext) -> Cost:
+    return Cost(comparisons=2 * comparison_per_element(ctx).comparisons)
+
+
+def _relu6_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """relu6_layer.cpp: element-wise, nothing beside the top."""
+    return ()
+
+
+layer_model("ReLU6", buffers=_relu6_buffers, compute=_relu6_cost)

@@ -11,6 +11,15 @@ from typing import Any
 from blobcalc import caffe_pb2
 from blobcalc.param_str import ParamStrError, read_literal_param_str, read_yaml_param_str
 from blobcalc.shapes.misc import check_op
+from blobcalc.shapes.model import (
+    Cost,
+    RunContext,
+    compute_not_modelled,
+    elements_of_bottom,
+    elements_of_top,
+    no_buffers,
+    no_compute,
+)
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -20,6 +29,7 @@ from blobcalc.shapes.registry import (
     ShapeUnknown,
     check,
     count,
+    layer_model,
     python_rule_key,
     shape_rule,
 )
@@ -310,3 +320,30 @@ def pyloss_euclidean_loss_layer(ctx: LayerContext) -> LayerShapes:
     first, second = ctx.bottom_shapes
     check(count(first) == count(second), "Exception: Inputs must have the same dimension.")
     return LayerShapes(((1,),))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# A Python layer's own arrays are numpy memory, not SyncedMemory: Caffe allocates only its tops (and
+# their diffs), which the accounting counts like any layer's.
+_DATA_LAYERS = tuple(python_rule_key(module, layer) for module, layer in (
+    ("roi_data_layer.layer", "RoIDataLayer"), ("voc_layers", "VOCSegDataLayer"), ("voc_layers", "SBDDSegDataLayer"),
+    ("pascalcontext_layers", "PASCALContextSegDataLayer"), ("siftflow_layers", "SIFTFlowSegDataLayer"),
+    ("nyud_layers", "NYUDSegDataLayer"), ("rpn.anchor_target_layer", "AnchorTargetLayer"),
+    ("rpn.proposal_target_layer", "ProposalTargetLayer")))
+layer_model(*_DATA_LAYERS, buffers=no_buffers, compute=no_compute)
+layer_model(python_rule_key("rpn.proposal_layer", "ProposalLayer"), buffers=no_buffers,
+            compute=compute_not_modelled("numpy box decoding and NMS, depending on the scores"))
+
+
+def _spatial_dropout_cost(ctx: RunContext) -> Cost:
+    return Cost(maccs=elements_of_top(ctx)) if ctx.phase == caffe_pb2.TRAIN else Cost()
+
+
+def _python_euclidean_cost(ctx: RunContext) -> Cost:
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, additions=n)
+
+
+layer_model(python_rule_key("spatial_dropout", "SpatialDropoutLayer"), buffers=no_buffers,
+            compute=_spatial_dropout_cost)
+layer_model(python_rule_key("pyloss", "EuclideanLossLayer"), buffers=no_buffers, compute=_python_euclidean_cost)

@@ -6,6 +6,18 @@ from collections.abc import Sequence
 
 from blobcalc import caffe_pb2
 from blobcalc.shapes.misc import as_int32, check_op, legacy_dim
+from blobcalc.shapes.model import (
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    buffers_not_modelled,
+    elements_of_bottom,
+    elements_of_top,
+    no_buffers,
+    no_compute,
+)
+from blobcalc.shapes.model import count as blob_count
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -13,6 +25,7 @@ from blobcalc.shapes.registry import (
     Shape,
     ShapeUnknown,
     check,
+    layer_model,
     shape_rule,
     trunc_div,
 )
@@ -238,3 +251,45 @@ def seg_accuracy(ctx: LayerContext) -> LayerShapes:
     check_op(scores[3], "==", labels[3], "bottom[0]->width() == bottom[1]->width()",
              "The data should have the same width as label.")
     return LayerShapes(((1, 1, 1, 3),))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+
+def _bn_cost(ctx: RunContext) -> Cost:
+    """SegNet's / PSPNet's BN: normalize (a subtraction and a division) then scale and shift (a
+    multiply-add) per element."""
+    n = elements_of_bottom(ctx)
+    return Cost(maccs=n, additions=2 * n, divisions=n)
+
+
+# bn_layer.cpp differs between SegNet's and PSPNet's forks (batch and spatial statistics blobs,
+# buffer_blob_, x_norm_ in LEARN mode): not modelled.
+layer_model("BN", buffers=buffers_not_modelled("its statistics and normalization blobs differ between forks"),
+            compute=_bn_cost)
+# upsample_layer.cpp scatters through the pooling mask (SegNet) or repeats pixels (MobileNet-YOLO).
+layer_model("Upsample", buffers=no_buffers, compute=no_compute)
+
+
+def _interp_cost(ctx: RunContext) -> Cost:
+    """interp_layer.cpp: bilinear, four multiply-adds per output."""
+    return Cost(maccs=4 * elements_of_top(ctx))
+
+
+layer_model("Interp", buffers=no_buffers, compute=_interp_cost)
+
+
+def _one_prefetch_batch(ctx: RunContext) -> tuple[Buffer, ...]:
+    """SegNet's and DeepLab/PSPNet's BasePrefetchingDataLayer (2015 Caffe): one prefetch batch of every
+    top, copied into the tops in Forward."""
+    return tuple(Buffer(f"prefetch batch of top {i}", blob_count(shape), SETUP)
+                 for i, shape in enumerate(ctx.top_shapes))
+
+
+layer_model("DenseImageData", "ImageSegData", buffers=_one_prefetch_batch, compute=no_compute)
+
+
+def _seg_accuracy_cost(ctx: RunContext) -> Cost:
+    return Cost(comparisons=elements_of_bottom(ctx))
+
+
+layer_model("SegAccuracy", buffers=no_buffers, compute=_seg_accuracy_cost)

@@ -5,7 +5,23 @@ from __future__ import annotations
 import struct
 
 from blobcalc import caffe_pb2
+from blobcalc.shapes.data import prefetch_buffers, tops_in_buffer
 from blobcalc.shapes.misc import as_int32, axis_dim, check_op, legacy_dim
+from blobcalc.shapes.model import (
+    BACKWARD,
+    FORWARD,
+    INT_BYTES,
+    SETUP,
+    Buffer,
+    Cost,
+    RunContext,
+    buffers_not_modelled,
+    compute_not_modelled,
+    elements_of_top,
+    no_buffers,
+    no_compute,
+)
+from blobcalc.shapes.model import count as blob_count
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -13,6 +29,7 @@ from blobcalc.shapes.registry import (
     Shape,
     ShapeUnknown,
     check,
+    layer_model,
     shape_rule,
 )
 
@@ -313,3 +330,62 @@ def annotated_data(ctx: LayerContext) -> LayerShapes:
         notes.append("the box list is shaped for one box, as Caffe shapes it when the first datum "
                      "holds one box (or none); its real row count is the first datum's box count")
     return LayerShapes(((batch, channels, *size), *label), notes=tuple(notes))
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# prior_box_layer.cpp writes its constant boxes in Forward; detection_evaluate_layer.cpp counts
+# true/false positives on the host.
+layer_model("PriorBox", "DetectionEvaluate", buffers=no_buffers, compute=no_compute)
+
+
+def _permute_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """permute_layer.cpp fills permute_order_, old_steps_ and new_steps_ (Blob<int>, one per axis)."""
+    return (Buffer("permute_order_, old_steps_, new_steps_ (int)", 3 * len(ctx.bottom), SETUP, INT_BYTES),)
+
+
+layer_model("Permute", buffers=_permute_buffers, compute=no_compute)
+
+
+def _normalize_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """normalize_layer.cpp/.cu: LayerSetUp/Reshape fill sum_channel_multiplier_ [C] and
+    sum_spatial_multiplier_ [H*W] with ones; Forward squares into buffer_ (one image) and keeps the
+    norms in norm_ ([N, H*W], or [N] across_spatial); Backward uses buffer_channel_ [C] and
+    buffer_spatial_ [H*W]."""
+    bottom = ctx.bottom
+    channels, spatial = bottom[1], blob_count(bottom, 2)
+    norms = bottom[0] * (1 if ctx.layer.norm_param.across_spatial else spatial)
+    buffers = [Buffer("sum_channel_multiplier_", channels, SETUP), Buffer("sum_spatial_multiplier_", spatial, SETUP),
+               Buffer("buffer_ (one image)", channels * spatial, FORWARD), Buffer("norm_", norms, FORWARD)]
+    if ctx.backward:
+        buffers += [Buffer("buffer_channel_", channels, BACKWARD), Buffer("buffer_spatial_", spatial, BACKWARD)]
+    return tuple(buffers)
+
+
+def _normalize_cost(ctx: RunContext) -> Cost:
+    """A square-and-sum and a scale per element, a division by the norm."""
+    n = elements_of_top(ctx)
+    return Cost(maccs=2 * n, divisions=n)
+
+
+layer_model("Normalize", buffers=_normalize_buffers, compute=_normalize_cost)
+
+
+def _detection_output_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """detection_output_layer.cu decodes into bbox_preds_ (like the locations), permutes the
+    confidences into conf_permute_ and, without share_location, the locations into bbox_permute_;
+    the CPU Forward uses host vectors only."""
+    if ctx.device != "gpu":
+        return ()
+    locations, confidences = blob_count(ctx.bottom_shapes[0]), blob_count(ctx.bottom_shapes[1])
+    buffers = [Buffer("bbox_preds_", locations, FORWARD), Buffer("conf_permute_", confidences, FORWARD)]
+    if not ctx.layer.detection_output_param.share_location:
+        buffers.append(Buffer("bbox_permute_", locations, FORWARD))
+    return tuple(buffers)
+
+
+layer_model("DetectionOutput", buffers=_detection_output_buffers,
+            compute=compute_not_modelled("non-maximum suppression depends on the scores"))
+layer_model("MultiBoxLoss",
+            buffers=buffers_not_modelled("its inner losses' blobs are sized by the matched priors, known at run time"),
+            compute=compute_not_modelled("matching and hard-negative mining depend on the data"))
+layer_model("AnnotatedData", buffers=prefetch_buffers, compute=no_compute, sharing=tops_in_buffer)

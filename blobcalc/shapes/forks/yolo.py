@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from blobcalc.shapes.loss import LOSS_COUNTS, SCALAR, check_loss_bottoms
 from blobcalc.shapes.misc import check_op, legacy_dim
+from blobcalc.shapes.model import buffers_not_modelled, compute_not_modelled, no_buffers, no_compute
 from blobcalc.shapes.registry import (
     BlobCounts,
     LayerContext,
@@ -12,6 +13,7 @@ from blobcalc.shapes.registry import (
     Shape,
     check,
     count,
+    layer_model,
     shape_rule,
 )
 
@@ -97,3 +99,13 @@ def yolo_seg(ctx: LayerContext) -> LayerShapes:
     check_loss_bottoms(ctx)
     return LayerShapes((SCALAR,))
 
+
+
+# --- The model of these fork layers beyond their shapes ------------------------------------------
+# reorg_layer.cpp rearranges into its top directly.
+layer_model("Reorg", buffers=no_buffers, compute=no_compute)
+# The YOLO losses and detection outputs compute on the host per box, with scratch blobs that differ
+# between the forks' versions: not modelled.
+layer_model("RegionLoss", "Yolov3", "YoloSeg", "YoloDetectionOutput", "Yolov3DetectionOutput",
+            buffers=buffers_not_modelled("per-box scratch that differs between the YOLO forks"),
+            compute=compute_not_modelled("per-box work that depends on the data"))

@@ -1,0 +1,107 @@
+"""Every layer type is one model (blobcalc.shapes.model): its buffers and compute are declared, and a
+plugin's type gives shapes, buffers and compute that every output format shows."""
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from blobcalc.api import report
+from blobcalc.report import html_report, write_report
+from blobcalc.shapes import registry
+from tests.test_plugins import registry_restored
+
+
+def test_every_registered_type_declares_its_buffers_and_compute() -> None:
+    undeclared = [(name, part) for name in registry.registered_types()
+                  for part in ("buffers", "cost") if getattr(registry.rule_for(name), part) is None]
+    assert undeclared == []
+
+
+TOY_RULES = '''
+from blobcalc.shapes.model import SETUP, Buffer, Cost, RunContext, count
+from blobcalc.shapes.registry import BlobCounts, LayerContext, LayerShapes, shape_rule
+
+
+def buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    return (Buffer("toy_index_", 3 * count(ctx.bottom), SETUP),)
+
+
+def compute(ctx: RunContext) -> Cost:
+    return Cost(maccs=7 * count(ctx.top))
+
+
+@shape_rule("ToyFold", counts=BlobCounts(exact_bottoms=1, exact_tops=1), buffers=buffers, compute=compute)
+def toy_fold(ctx: LayerContext) -> LayerShapes:
+    n, c, h, w = ctx.bottom
+    return LayerShapes(((n, c * 4, h // 2, w // 2),))
+'''
+TOY_NET = '''name: "toy"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "fold" type: "ToyFold" bottom: "data" top: "fold" }
+'''
+TOY_MACCS = 7 * 2 * 12 * 4 * 4  # 2,688
+TOY_BUFFER_BYTES = 4 * 3 * 2 * 3 * 8 * 8  # 4,608
+TOY_LAYER_BYTES = TOY_BUFFER_BYTES + 4 * 2 * 12 * 4 * 4  # buffer + top data: 6,144 B = 6.00 KiB
+
+
+@pytest.fixture()
+def toy(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with registry_restored():
+        rules = tmp_path / "toy_rules.py"
+        rules.write_text(textwrap.dedent(TOY_RULES))
+        net = tmp_path / "net.prototxt"
+        net.write_text(TOY_NET)
+        yield str(net), str(rules)
+
+
+def _render(net: str, rules: str, fmt: str) -> str:
+    result = report(net, rules=[rules])
+    if fmt == "html":
+        return html_report.render(result)
+    stream = io.StringIO()
+    write_report(result, fmt, stream, "KiB")
+    return stream.getvalue()
+
+
+def test_a_plugin_type_shows_its_shapes_buffers_and_compute_in_json(toy: tuple[str, str]) -> None:
+    data = json.loads(_render(*toy, "json"))
+    fold = data["layers"][1]
+    assert fold["top_shapes"] == [[2, 12, 4, 4]]
+    memory = data["memory"]["inference"]["layers"][1]
+    assert memory["buffers"] == [{"name": "toy_index_", "elements": 1152, "bytes": TOY_BUFFER_BYTES,
+                                  "step": "setup"}]
+    assert data["compute"]["layers"][1]["maccs"] == TOY_MACCS
+    assert not data["memory"]["inference"]["partial"]
+
+
+@pytest.mark.parametrize("fmt,shape,buffers,maccs", [
+    ("table", "[2, 12, 4, 4]", "6.00 KiB", "2,688"),
+    ("markdown", "[2, 12, 4, 4]", "6.00 KiB", "2,688"),
+    ("csv", "2x12x4x4", f",{TOY_BUFFER_BYTES},{TOY_LAYER_BYTES},", f",{TOY_MACCS},"),
+    ("html", "[2, 12, 4, 4]", f'data-sort="{TOY_LAYER_BYTES}"', f'data-sort="{TOY_MACCS}"'),
+])
+def test_a_plugin_type_shows_its_shapes_buffers_and_compute_in_every_format(
+        toy: tuple[str, str], fmt: str, shape: str, buffers: str, maccs: str) -> None:
+    text = _render(*toy, fmt)
+    fold_lines = [line for line in text.splitlines() if "fold" in line and "ToyFold" in line]
+    assert fold_lines, text
+    row = fold_lines[0] if fmt != "html" else text[text.index("<td>fold</td>"):][:2000]
+    assert shape in row and buffers in row and maccs in row, row
+
+
+def test_a_type_without_buffers_or_compute_makes_the_figures_partial(tmp_path: Path) -> None:
+    with registry_restored():
+        rules = tmp_path / "bare_rules.py"
+        rules.write_text(textwrap.dedent(TOY_RULES).replace(", buffers=buffers, compute=compute", ""))
+        net = tmp_path / "net.prototxt"
+        net.write_text(TOY_NET)
+        result = report(str(net), rules=[str(rules)])
+    assert result.memory.inference.partial
+    assert result.memory.inference.not_modelled == ("fold (ToyFold): its type's model declares no buffers",)
+    fold = result.compute[1]
+    assert not fold.modelled and fold.why_not_modelled == "no compute model for this layer type"
