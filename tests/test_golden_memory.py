@@ -66,7 +66,7 @@ def _measured(row: dict[str, str], tmp_path: Path) -> tuple[dict[str, Any], NetM
     solver = _solver_file(tmp_path, net, golden, row) if row["phase"] == "TRAIN" else None
     result = report(str(net), phase=row["phase"], stages=[row["stage"]] if row["stage"] else [],
                     input_shapes={} if real_data else input_shapes(row), datum_shapes=datums, device="cpu",
-                    solver=solver)
+                    solver=solver, assume_loss=False)  # Caffe's literal run: a net without a loss has no Backward
     memory = result.memory.training if row["phase"] == "TRAIN" else result.memory.inference
     assert memory is not None, result.memory.training_error
     return golden, memory

@@ -15,7 +15,6 @@ from blobcalc.shapes.model import (
     Buffer,
     Cost,
     RunContext,
-    buffers_not_modelled,
     compute_not_modelled,
     elements_of_top,
     no_buffers,
@@ -385,7 +384,28 @@ def _detection_output_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
 
 layer_model("DetectionOutput", buffers=_detection_output_buffers,
             compute=compute_not_modelled("non-maximum suppression depends on the scores"))
-layer_model("MultiBoxLoss",
-            buffers=buffers_not_modelled("its inner losses' blobs are sized by the matched priors, known at run time"),
+
+
+def _multibox_loss_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
+    """multibox_loss_layer.cpp runs an inner location loss on loc_pred_/loc_gt_ [matches x 4] and an inner
+    confidence loss on conf_pred_ [matches (+ mined negatives), classes] / conf_gt_; how many priors
+    match is known only at run time, so the bound is taken: every prior of every image (the most the
+    layer can reshape them to; SyncedMemory only grows). In Backward the predictions get diffs."""
+    num, priors = ctx.bottom[0], blob_count(ctx.bottom_shapes[2]) // 8  # priors: [1, 2, P * 4]
+    classes = ctx.layer.multibox_loss_param.num_classes
+    boxes = num * priors
+    buffers = [Buffer("loc_pred_, loc_gt_ (bound: every prior matched)", 2 * 4 * boxes, FORWARD),
+               Buffer("inner location loss diff_, errors_ (bound)", 2 * 4 * boxes, FORWARD),
+               Buffer("conf_pred_ (bound: every prior)", boxes * classes, FORWARD),
+               Buffer("conf_gt_ (bound)", boxes, FORWARD),
+               Buffer("inner confidence loss prob_ and its diff (bound)", 2 * boxes * classes, FORWARD),
+               Buffer("inner softmax sum_multiplier_, scale_", classes + boxes, FORWARD),
+               Buffer("loc_loss_, conf_loss_ and their diffs", 4, SETUP)]
+    if ctx.backward:
+        buffers.append(Buffer("loc_pred_, conf_pred_ diffs (bound)", 4 * boxes + boxes * classes, BACKWARD))
+    return tuple(buffers)
+
+
+layer_model("MultiBoxLoss", buffers=_multibox_loss_buffers,
             compute=compute_not_modelled("matching and hard-negative mining depend on the data"))
 layer_model("AnnotatedData", buffers=prefetch_buffers, compute=no_compute, sharing=tops_in_buffer)
