@@ -17,9 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("net", nargs="?", help=NET_OR_SOLVER_HELP)
     add_net_options(parser, phase_default=None)
     add_memory_options(parser)
-    parser.add_argument("--no-assumed-loss", dest="assume_loss", action="store_false",
-                        help="a TRAIN net without any loss weight (a deploy net) is figured as Caffe runs it "
-                             "literally: no backward pass (default: a loss on its outputs is assumed)")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="table")
     parser.add_argument("--summary", action="store_true",
                         help="the totals and notices only, without the per-layer table (table, markdown)")

@@ -18,9 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-graph", action="store_true", help="leave out the layer graph (no Graphviz run)")
     add_net_options(parser, phase_default=None)
     add_memory_options(parser)
-    parser.add_argument("--no-assumed-loss", dest="assume_loss", action="store_false",
-                        help="a TRAIN net without any loss weight (a deploy net) is figured as Caffe runs it "
-                             "literally: no backward pass (default: a loss on its outputs is assumed)")
 
 
 def write_text(path: str, text: str) -> None:
