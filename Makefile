@@ -1,17 +1,38 @@
 # blobcalc developer commands. `make run` installs and analyzes the bundled example net.
-PYTHON ?= python3
+#
+# Everything runs in a virtual environment of the project, $(VENV), created on first use with the
+# system's python3: Debian's and Ubuntu's system Python is "externally managed" (PEP 668) and refuses
+# `pip install`. `make test PYTHON=/path/to/python` uses that interpreter (and its environment) instead.
+VENV ?= .venv
+SYSTEM_PYTHON ?= python3
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(VENV)/bin/python
+PYTHON_READY := $(VENV)/bin/python
+endif
 PIP ?= $(PYTHON) -m pip
 EXAMPLE ?= blobcalc/examples/lenet.prototxt
 
 .PHONY: install run test lint proto golden bench browser-deps bench-large fuzz
 
-install:
+$(VENV)/bin/python:
+	@$(SYSTEM_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "make: cannot create the virtual environment $(VENV) with $(SYSTEM_PYTHON) -m venv;" \
+		     "on Debian/Ubuntu install it with: sudo apt-get install python3-venv" >&2; exit 1; }
+	@echo "make: created the virtual environment $(VENV) (blobcalc and its tools are installed there)"
+
+install: $(PYTHON_READY)
 	$(PIP) install --quiet -e '.[dev]'
 
 run: install
-	blobcalc analyze $(EXAMPLE)
+	$(PYTHON) -m blobcalc analyze $(EXAMPLE)
 
+# The browser test (tests/test_browser.py) needs Chromium, chromedriver and Graphviz: without them it is
+# skipped, and said so loudly here and at the end of the run (`make browser-deps` installs them).
 test: install
+	@missing=""; for program in $(BROWSER_PROGRAMS); do \
+		command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; done; \
+	if [ -n "$$missing" ]; then echo "make test: WARNING: missing$$missing: the browser test will be" \
+		"SKIPPED; run 'make browser-deps' (Debian packages, needs sudo) to run it" >&2; fi
 	$(PYTHON) -m pytest
 
 lint: install
