@@ -77,9 +77,10 @@ class Analysed:
     row: ScanRow
     digest: str = ""  # SHA-256 of the bytes analysed; "" when the row must not be reused (a read error)
     depends_on: tuple[tuple[str, str], ...] = ()  # other files read: (path, SHA-256, or "" when absent)
-    # A solver whose nets cannot be found: the reason, reused only while planning the solver fails alike
-    # (the net may arrive later, under any of the names Caffe's resolution tries).
-    unresolved_solver: str = ""
+    # A solver whose nets cannot be found: the folders where they would appear, with their modification
+    # times (ns). A file created or removed in a folder changes its time, so the row is reused only while
+    # none of them changed: the net may arrive later, under any of the names the resolution tries.
+    folders: tuple[tuple[str, int], ...] = ()
 
 
 # Called once per file as it finishes (in completion order, not row order): its candidate, its row,
@@ -428,27 +429,63 @@ def _scan_solver(path: str, options: ScanOptions, digest: str) -> Analysed:
     return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))
 
 
-def solver_plan_failure(path: str) -> str:
-    """Why the solver's nets cannot be planned (not found, no train net, ...), or "" when they can."""
-    from blobcalc.solver import plan_solver
+def _solver_failure(path: str, row: ScanRow, digest: str, options: ScanOptions) -> Analysed:
+    """A solver's error row, with what it depends on: the nets it names when they were found (their
+    analysis failed), else the folders where they would appear."""
+    from blobcalc.solver import plan_solver, read_solver
 
     try:
-        plan_solver(path)
-    except BlobcalcError as exc:
-        return str(exc)
-    return ""
-
-
-def _solver_failure(path: str, row: ScanRow, digest: str, options: ScanOptions) -> Analysed:
-    """A solver's error row, with what it depends on: the planning failure itself, or the nets it names."""
-    from blobcalc.solver import plan_solver
-
-    failure = solver_plan_failure(path)
-    if failure:
-        return Analysed(row, digest, unresolved_solver=failure)
-    plan = plan_solver(path)
+        plan = plan_solver(path)
+    except BlobcalcError:
+        try:
+            solver, _ = read_solver(path)
+        except BlobcalcError:  # the solver file itself is refused: its content alone decides
+            return Analysed(row, digest)
+        names = [name for name in (solver.net, solver.train_net, *solver.test_net) if name]
+        return Analysed(row, digest, folders=resolution_folders(path, names))
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})
     return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))
+
+
+def resolution_folders(solver_path: str, names: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """Where a net named by a solver could appear, as (folder, modification time in ns): for each place
+    the resolution looks (the working directory, the solver's folder and every folder above it), the
+    deepest existing folder on the way to the name; and the solver's own folder (a net found beside it
+    by file name)."""
+    solver_folder = os.path.dirname(os.path.abspath(solver_path))
+    bases = [os.getcwd()]
+    folder = solver_folder
+    while True:
+        bases.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    watched = {solver_folder}
+    for name in names:
+        for base in bases:
+            place = os.path.dirname(os.path.join(base, name))
+            while not os.path.isdir(place) and os.path.dirname(place) != place:
+                place = os.path.dirname(place)
+            watched.add(place)
+    times = []
+    for place in sorted(watched):
+        try:
+            times.append((place, os.stat(place).st_mtime_ns))
+        except OSError:
+            times.append((place, -1))
+    return tuple(times)
+
+
+def folders_unchanged(folders: Iterable[tuple[str, int]]) -> bool:
+    for place, mtime_ns in folders:
+        try:
+            if os.stat(place).st_mtime_ns != mtime_ns:
+                return False
+        except OSError:
+            if mtime_ns != -1:
+                return False
+    return True
 
 
 def _weights_dependency(path: str, options: ScanOptions) -> tuple[tuple[str, str], ...]:

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest, solver_plan_failure
+from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest, folders_unchanged
 
-FORMAT = 2  # of the entries; a new format lives in a new folder
+FORMAT = 3  # of the entries; a new format lives in a new folder
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # ~1 KiB an entry: about half a million files
 _ROW_FIELDS = {f.name: f.type for f in dataclasses.fields(ScanRow)}
 # plugins.ENTRY_POINT_GROUP, written out: importing plugins loads the shape registry, which a rescan
@@ -77,7 +77,7 @@ class ScanCache:
             row = None
         if row is not None and file_digest(path, options.max_bytes) == entry["digest"] and all(
                 file_digest(dependency, 1 << 62) == digest for dependency, digest in entry["depends_on"]) and (
-                not entry["unresolved_solver"] or solver_plan_failure(path) == entry["unresolved_solver"]):
+                folders_unchanged(entry["folders"])):
             self.hits += 1
             with contextlib.suppress(OSError):
                 os.utime(entry_path)  # recently used: kept longest when the folder is pruned
@@ -90,7 +90,7 @@ class ScanCache:
         key = self._key(path, options)
         entry = {"format": FORMAT, "key": key, "path": path, "digest": analysed.digest,
                  "depends_on": [list(item) for item in analysed.depends_on],
-                 "unresolved_solver": analysed.unresolved_solver,
+                 "folders": [list(item) for item in analysed.folders],
                  "row": {name: list(value) if isinstance(value, tuple) else value
                          for name, value in ((f, getattr(analysed.row, f)) for f in _ROW_FIELDS)}}
         data = json.dumps(entry).encode("utf-8", "surrogateescape")
@@ -145,7 +145,10 @@ def _checked_entry(entry: Any, key: str, path: str) -> ScanRow | None:
         return None
     if entry.get("path") != path or not isinstance(entry.get("digest"), str) or not entry["digest"]:
         return None
-    if not isinstance(entry.get("unresolved_solver"), str):
+    folders = entry.get("folders")
+    if not isinstance(folders, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int)
+            for item in folders):
         return None
     depends_on = entry.get("depends_on")
     if not isinstance(depends_on, list) or not all(

@@ -108,7 +108,7 @@ def test_entries_are_plain_json_rows(tree: Path, tmp_path: Path) -> None:
     scan_counting(tree, ScanCache(str(tmp_path / "cache")))
     entries = [json.loads(path.read_bytes()) for path in entry_files(tmp_path / "cache")]
     assert len(entries) == 8
-    assert all(set(entry) == {"format", "key", "path", "digest", "depends_on", "unresolved_solver", "row"}
+    assert all(set(entry) == {"format", "key", "path", "digest", "depends_on", "folders", "row"}
                for entry in entries)
 
 
@@ -190,3 +190,17 @@ def test_the_build_fingerprint_is_remembered_and_a_bad_memo_ignored(tmp_path: Pa
     assert remembered_build_fingerprint(tmp_path) == "f" * 64
     monkeypatch.setattr(blobcalc, "__version__", "99.0")  # another build: the memo is not used
     assert remembered_build_fingerprint(tmp_path) == build_fingerprint() != real
+
+
+def test_a_missing_net_that_arrives_in_a_folder_above_is_seen(tmp_path: Path) -> None:
+    """Caffe-checkout style: the net path is relative to a folder above the solver, in folders that exist."""
+    solvers = tmp_path / "checkout" / "examples" / "mine"
+    solvers.mkdir(parents=True)
+    (tmp_path / "checkout" / "models" / "net").mkdir(parents=True)
+    (solvers / "solver.prototxt").write_text('net: "models/net/train.prototxt"\nbase_lr: 0.01\n')
+    cache = str(tmp_path / "cache")
+    [before], _ = scan_counting(solvers, ScanCache(cache))
+    assert before.status == "error" and scan_counting(solvers, ScanCache(cache))[1] == []
+    (tmp_path / "checkout" / "models" / "net" / "train.prototxt").write_text(LENET)
+    [after], analysed = scan_counting(solvers, ScanCache(cache))
+    assert analysed == ["solver.prototxt"] and after.status == "ok"
