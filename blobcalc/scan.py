@@ -77,9 +77,8 @@ class Analysed:
     row: ScanRow
     digest: str = ""  # SHA-256 of the bytes analysed; "" when the row must not be reused (a read error)
     depends_on: tuple[tuple[str, str], ...] = ()  # other files read: (path, SHA-256, or "" when absent)
-    # A solver whose nets cannot be found: the folders where they would appear, with their modification
-    # times (ns). A file created or removed in a folder changes its time, so the row is reused only while
-    # none of them changed: the net may arrive later, under any of the names the resolution tries.
+    # Folders whose content the row depends on, with their modification times (ns): a file created or
+    # removed in a folder changes its time. For a solver whose nets are missing (they may arrive later).
     folders: tuple[tuple[str, int], ...] = ()
 
 
@@ -442,39 +441,34 @@ def _solver_failure(path: str, row: ScanRow, digest: str, options: ScanOptions) 
         except BlobcalcError:  # the solver file itself is refused: its content alone decides
             return Analysed(row, digest)
         names = [name for name in (solver.net, solver.train_net, *solver.test_net) if name]
-        return Analysed(row, digest, folders=resolution_folders(path, names))
+        # Reused while every place the net is looked for stays empty and the solver's folder unchanged.
+        absent = tuple((place, "") for place in resolution_candidates(path, names))
+        return Analysed(row, digest, absent, folders=resolution_folders(path))
     nets = sorted({spec.path for spec in (plan.train_net, *plan.test_nets) if spec.inline is None})
     return Analysed(row, digest, tuple((net, file_digest(net, options.max_bytes)) for net in nets))
 
 
-def resolution_folders(solver_path: str, names: Sequence[str]) -> tuple[tuple[str, int], ...]:
-    """Where a net named by a solver could appear, as (folder, modification time in ns): for each place
-    the resolution looks (the working directory, the solver's folder and every folder above it), the
-    deepest existing folder on the way to the name; and the solver's own folder (a net found beside it
-    by file name)."""
-    solver_folder = os.path.dirname(os.path.abspath(solver_path))
-    bases = [os.getcwd()]
-    folder = solver_folder
+def resolution_folders(solver_path: str) -> tuple[tuple[str, int], ...]:
+    """The folder beside the solver, with its modification time in ns (a net found there by its file
+    name, by any rule: a new file changes the folder's time)."""
+    folder = os.path.dirname(os.path.abspath(solver_path))
+    try:
+        return ((folder, os.stat(folder).st_mtime_ns),)
+    except OSError:
+        return ((folder, -1),)
+
+
+def resolution_candidates(solver_path: str, names: Sequence[str]) -> tuple[str, ...]:
+    """Where the resolution looks for a net a solver names: the name itself (absolute, or from the
+    working directory), and the name from the solver's folder and from every folder above it."""
+    folder = os.path.dirname(os.path.abspath(solver_path))
+    places = set(names)
     while True:
-        bases.append(folder)
+        places.update(os.path.join(folder, name) for name in names)
         parent = os.path.dirname(folder)
         if parent == folder:
-            break
+            return tuple(sorted(places))
         folder = parent
-    watched = {solver_folder}
-    for name in names:
-        for base in bases:
-            place = os.path.dirname(os.path.join(base, name))
-            while not os.path.isdir(place) and os.path.dirname(place) != place:
-                place = os.path.dirname(place)
-            watched.add(place)
-    times = []
-    for place in sorted(watched):
-        try:
-            times.append((place, os.stat(place).st_mtime_ns))
-        except OSError:
-            times.append((place, -1))
-    return tuple(times)
 
 
 def folders_unchanged(folders: Iterable[tuple[str, int]]) -> bool:
