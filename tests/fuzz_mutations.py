@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -277,37 +278,110 @@ def make_input(seeds: Sequence[Seed], seed: int, index: int) -> tuple[bytes, str
 # --------------------------------------------------------------------------------------------
 
 
-def analyze_bytes(data: bytes, path: str) -> tuple[str, str]:
-    """(outcome, detail): put `data` in the file `path` and analyse it as `blobcalc analyze` does."""
-    import json
+# The commands each input goes through, in turn (input i runs COMMAND_PLANS[i % len]): every output
+# format, both phases, the drawings, the HTML report, the upgrade and `fit`. {net} is the input file,
+# {out} a scratch output path. Each runs as the user runs it, through cli.main.
+COMMAND_PLANS: tuple[tuple[str, ...], ...] = (
+    ("analyze", "{net}"),
+    ("analyze", "{net}", "--format", "json"),
+    ("analyze", "{net}", "--phase", "TRAIN", "--format", "csv"),
+    ("analyze", "{net}", "--phase", "TRAIN", "--format", "markdown"),
+    ("analyze", "{net}", "--phase", "TRAIN"),
+    ("graph", "{net}", "-o", "{out}.dot"),
+    ("graph", "{net}", "-o", "{out}.graphml"),
+    ("report", "{net}", "--no-graph", "-o", "{out}.html"),
+    ("upgrade", "{net}", "-o", "{out}.prototxt"),
+    ("fit", "{net}", "--memory", "256MiB"),
+)
+HUMAN_FORMATS = frozenset({"table", "markdown"})
+# What a terminal would act on: C0 controls but tab and newline, DEL, and the C1 controls (ESC, CSI, OSC).
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-    from blobcalc.api import report
-    from blobcalc.errors import BlobcalcError
-    from blobcalc.report import render
-    from blobcalc.report.json_report import as_dict
 
+class _Discard(io.TextIOBase):
+    """A text stream that counts what it is given and keeps only what the checks need."""
+
+    def __init__(self, keep: bool) -> None:
+        self.chars = 0
+        self.kept: list[str] = []
+        self.keep = keep
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        if self.keep:
+            self.kept.append(text)
+        return len(text)
+
+
+def run_command(argv: Sequence[str]) -> tuple[int, str, str]:
+    """(exit code, standard output, standard error) of `blobcalc ARGV` run in this process."""
+    from blobcalc import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def analyze_bytes(data: bytes, path: str, index: int = 0) -> tuple[str, str]:
+    """(outcome, detail): put `data` in the file `path` and run command plan `index` on it."""
     with open(path, "wb") as handle:
         handle.write(data)
+    plan = COMMAND_PLANS[index % len(COMMAND_PLANS)]
+    argv = [part.format(net=path, out=path + ".out") for part in plan]
     try:
-        result = report(path)
-        render(result, "table")
-        json.dumps(as_dict(result))  # what the JSON renderer writes, without its slow indentation
-    except BlobcalcError as exc:
-        message = str(exc)
-        if "\n" in message.rstrip("\n"):
-            return UNCAUGHT, f"a typed error with a message of several lines:\n{message}"
-        return TYPED, f"{type(exc).__name__}: {message}"
-    except Exception:
+        code, out, err = run_command(["--debug", *argv])
+    except BaseException:  # noqa: BLE001 - a SystemExit or a crash in the CLI itself is a bug too
         return UNCAUGHT, traceback.format_exc()
-    return RESULT, ""
+    return judge(argv, code, out, err)
 
 
-def _worker(connection: multiprocessing.connection.Connection, directory: str, parent: int) -> None:
+def judge(argv: Sequence[str], code: int, out: str, err: str) -> tuple[str, str]:
+    """The outcome of one command run: exit 3 or a broken promise about the output is a bug."""
+    if code == 3:
+        return UNCAUGHT, err
+    last = err.rstrip("\n").rsplit("\n", 1)[-1] if err.strip() else ""
+    if code not in (0, 1, 2):
+        return UNCAUGHT, f"exit code {code}\n{err}"
+    # `fit` (no batch fits) and `audit` (Caffe aborts) answer with exit 1 and their verdict on stdout.
+    answered = code == 1 and not err.strip() and argv[0] in ("fit", "audit")
+    if code != 0 and not answered and not last.startswith("blobcalc: error: "):
+        return UNCAUGHT, f"exit {code} without a one-line error:\n{err}"
+    fmt = argv[argv.index("--format") + 1] if "--format" in argv else "table"
+    if argv[0] in ("analyze", "fit") and fmt in HUMAN_FORMATS and _RAW_CONTROL.search(out):
+        return UNCAUGHT, f"a raw control character in the {fmt} output: {_RAW_CONTROL.search(out)!r}"
+    # Errors (the only lines --debug does not add): one line each, nothing a terminal would act on.
+    error_lines = [line for line in err.splitlines() if line.startswith("blobcalc: ")]
+    if any(_RAW_CONTROL.search(line) for line in error_lines):
+        return UNCAUGHT, f"a raw control character on standard error: {error_lines!r}"
+    if code == 0 and argv[0] == "graph" and argv[-1].endswith(".graphml"):
+        import xml.etree.ElementTree as ElementTree
+
+        try:
+            ElementTree.parse(argv[-1])
+        except ElementTree.ParseError as exc:
+            return UNCAUGHT, f"GraphML that is not well-formed XML: {exc}"
+    return (RESULT, "") if code == 0 else (TYPED, last)
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+Runner = Callable[[bytes, str, int], tuple[str, str]]
+InputMaker = Callable[[Sequence[Seed], int, int], tuple[bytes, str]]
+
+
+def _worker(connection: multiprocessing.connection.Connection, directory: str, parent: int,
+            runner: Runner | None, suffix: str) -> None:
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-    path = os.path.join(directory, f"input-{os.getpid()}.prototxt")
+    path = os.path.join(directory, f"input-{os.getpid()}{suffix}")
     while True:
         # A forked worker inherits the pipes of its siblings, so a killed runner never shows up as EOF:
         # watch for the parent instead, and leave with it.
@@ -318,7 +392,9 @@ def _worker(connection: multiprocessing.connection.Connection, directory: str, p
         if job is None:
             return
         index, data = job
-        connection.send((index, *analyze_bytes(data, path)))
+        run_input = runner or analyze_bytes  # looked up now: tests replace analyze_bytes
+        outcome, detail = run_input(data, path, index)
+        connection.send((index, outcome, detail, _peak_rss_bytes()))
 
 
 @dataclass
@@ -329,13 +405,15 @@ class Campaign:
     outcomes: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[int, str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    peak_rss_bytes: int = 0  # the largest peak resident set any worker reported
 
     def summary(self) -> str:
         signatures = Counter(_signature(detail) for _, outcome, detail, _ in self.failures if outcome == UNCAUGHT)
         lines = [f"inputs: {self.inputs}", f"results: {self.outcomes[RESULT]}",
                  f"typed errors: {self.outcomes[TYPED]}",
                  f"uncaught exceptions: {self.outcomes[UNCAUGHT]} ({len(signatures)} distinct)",
-                 f"hangs: {self.outcomes[HANG]}", f"seconds: {self.seconds:.1f}"]
+                 f"hangs: {self.outcomes[HANG]}", f"seconds: {self.seconds:.1f}",
+                 f"peak worker RSS: {self.peak_rss_bytes / 2**20:.0f} MiB"]
         lines += [f"  {count} x {signature}" for signature, count in signatures.most_common()]
         return "\n".join(lines) + "\n"
 
@@ -350,9 +428,10 @@ def _signature(detail: str) -> str:
 class _Slot:
     """One worker process and the job it is on."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, directory: str) -> None:
+    def __init__(self, context: multiprocessing.context.BaseContext, directory: str, runner: Runner | None = None,
+                 suffix: str = ".prototxt") -> None:
         parent, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(child, directory, os.getpid()),  # type: ignore[attr-defined]
+        self.process = context.Process(target=_worker, args=(child, directory, os.getpid(), runner, suffix),  # type: ignore[attr-defined]
                                        daemon=True)
         self.process.start()
         child.close()
@@ -369,9 +448,12 @@ class _Slot:
 
 def run_campaign(seeds: Sequence[Seed], count: int, seed: int, jobs: int = 1, timeout: float = 20.0,
                  failures_dir: Path | None = None, only: Sequence[int] | None = None,
-                 progress: Callable[[Campaign], None] | None = None) -> Campaign:
+                 progress: Callable[[Campaign], None] | None = None, *, maker: InputMaker | None = None,
+                 runner: Runner | None = None, suffix: str = ".prototxt") -> Campaign:
     """Run inputs 0..count-1 (or just `only`) of campaign `seed` through `jobs` workers; each input
-    gets `timeout` seconds, after which its worker is killed and the input counts as a hang."""
+    gets `timeout` seconds, after which its worker is killed and the input counts as a hang.
+    `maker` and `runner` replace make_input and analyze_bytes (the weights fuzzer's), `suffix` is the
+    input files' extension."""
     if not seeds:
         raise ValueError("no seed files to mutate")
     context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
@@ -381,13 +463,16 @@ def run_campaign(seeds: Sequence[Seed], count: int, seed: int, jobs: int = 1, ti
     pending.reverse()
     descriptions: dict[int, tuple[bytes, str]] = {}
     with tempfile.TemporaryDirectory(prefix="blobcalc-fuzz-") as directory:
-        slots = [_Slot(context, directory) for _ in range(max(1, jobs))]
+        def new_slot() -> _Slot:
+            return _Slot(context, directory, runner, suffix)
+
+        slots = [new_slot() for _ in range(max(1, jobs))]
         try:
             while pending or any(slot.job is not None for slot in slots):
                 for slot in slots:
                     if slot.job is None and pending:
                         index = pending.pop()
-                        descriptions[index] = make_input(seeds, seed, index)
+                        descriptions[index] = (maker or make_input)(seeds, seed, index)
                         slot.job, slot.deadline = index, time.monotonic() + timeout
                         slot.connection.send((index, descriptions[index][0]))
                 busy = [slot for slot in slots if slot.job is not None]
@@ -399,15 +484,16 @@ def run_campaign(seeds: Sequence[Seed], count: int, seed: int, jobs: int = 1, ti
                     index = slot.job
                     if slot.connection in ready:
                         try:
-                            _, outcome, detail = slot.connection.recv()
+                            _, outcome, detail, rss = slot.connection.recv()
+                            campaign.peak_rss_bytes = max(campaign.peak_rss_bytes, rss)
                         except (EOFError, OSError):
                             outcome, detail = UNCAUGHT, f"the worker died (exit code {slot.process.exitcode})"
                             slot.stop()
-                            slots[i] = _Slot(context, directory)
+                            slots[i] = new_slot()
                     elif time.monotonic() >= slot.deadline:
                         outcome, detail = HANG, f"no answer within {timeout} seconds"
                         slot.stop()
-                        slots[i] = _Slot(context, directory)
+                        slots[i] = new_slot()
                     else:
                         continue
                     slots[i].job = None
@@ -417,7 +503,7 @@ def run_campaign(seeds: Sequence[Seed], count: int, seed: int, jobs: int = 1, ti
                     if outcome in (UNCAUGHT, HANG):
                         campaign.failures.append((index, outcome, detail, description))
                         if failures_dir is not None:
-                            _save_failure(failures_dir, seed, index, outcome, detail, description, data)
+                            _save_failure(failures_dir, seed, index, outcome, detail, description, data, suffix)
                     if progress is not None and campaign.inputs % 1000 == 0:
                         progress(campaign)
         finally:
@@ -430,13 +516,14 @@ def run_campaign(seeds: Sequence[Seed], count: int, seed: int, jobs: int = 1, ti
 
 
 def _save_failure(directory: Path, seed: int, index: int, outcome: str, detail: str, description: str,
-                  data: bytes) -> None:
+                  data: bytes, suffix: str = ".prototxt") -> None:
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{'hang' if outcome == HANG else 'uncaught'}-{seed}-{index}"
-    (directory / f"{stem}.prototxt").write_bytes(data)
+    (directory / f"{stem}{suffix}").write_bytes(data)
     (directory / f"{stem}.txt").write_text(
         f"{outcome}: input {index} of seed {seed} ({description})\n"
-        f"reproduce: python3 -m tests.fuzz_mutations --seed {seed} --only {index}\n\n{detail}\n", encoding="utf-8")
+        f"reproduce: python3 -m tests.{'fuzz_weights' if suffix == '.caffemodel' else 'fuzz_mutations'} "
+        f"--seed {seed} --only {index}\n\n{detail}\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,13 +534,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds per input before it is a hang")
     parser.add_argument("--failures", default="fuzz-failures", help="where failing inputs are saved")
     parser.add_argument("--only", type=int, action="append", help="run only this input number (repeatable)")
-    parser.add_argument("--replay", metavar="FILE", help="analyse one saved input and print the outcome")
+    parser.add_argument("--replay", metavar="FILE", help="run one saved input (with --only N: input N's command) "
+                        "and print the outcome")
     parser.add_argument("--corpus", action="append", type=Path, help="seed folder (repeatable; default: the "
                         "shared corpus, fixtures/ and the bundled example)")
     args = parser.parse_args(argv)
     if args.replay:
         with tempfile.TemporaryDirectory() as directory:
-            outcome, detail = analyze_bytes(Path(args.replay).read_bytes(), os.path.join(directory, "input.prototxt"))
+            outcome, detail = analyze_bytes(Path(args.replay).read_bytes(), os.path.join(directory, "input.prototxt"),
+                                            args.only[0] if args.only else 0)
         print(f"{outcome}\n{detail}")
         return 0 if outcome in (RESULT, TYPED) else 1
     seeds = load_seeds(seed_files(args.corpus))

@@ -51,7 +51,7 @@ def test_each_mutator_returns_bytes(name: str) -> None:
             assert isinstance(mutator(data, rng, seeds), bytes)
 
 
-def _misbehaving(data: bytes, path: str) -> tuple[str, str]:
+def _misbehaving(data: bytes, path: str, index: int = 0) -> tuple[str, str]:
     if b"HANG" in data:
         time.sleep(60)
     if b"CRASH" in data:
