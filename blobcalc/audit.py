@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.registry import Shape, count
-from blobcalc.weights import CAFFE_READ_LIMIT_BYTES, BlobRecord, WeightsFile, WeightsLayer
+from blobcalc.weights import CAFFE_READ_LIMIT_BYTES, BlobRecord, WeightsFile, WeightsLayer, reshape_problem
 
 # Layer and blob statuses.
 OK = "ok"
@@ -133,7 +133,8 @@ def audit(analysis: NetAnalysis, weights: WeightsFile) -> AuditResult:
     unused: list[LayerAudit] = []
     abort = _read_limit_abort(weights)
     for source in weights.layers:
-        target = first_by_name.get(source.name)
+        # A name that is not UTF-8 cannot equal a name of a text net (it is shown escaped).
+        target = first_by_name.get(source.name) if source.name_is_utf8 else None
         if target is None:
             unused.append(_unused(source))
             continue
@@ -195,6 +196,12 @@ def _check(target: LayerResult, source: WeightsLayer) -> LayerAudit:
 
 def _check_blob(index: int, expected: Shape, blob: BlobRecord, layer_name: str) -> BlobCheck:
     if not shape_equals(expected, blob):
+        problem = reshape_problem(blob)
+        if problem:
+            # Caffe reads the source blob to print its shape, and Blob::Reshape aborts first.
+            return BlobCheck(index, expected, blob.dims, blob.legacy, SHAPE_MISMATCH,
+                             f"param {index} of layer '{layer_name}' (reading it to report a shape mismatch): "
+                             f"{problem}")
         message = (f"Cannot copy param {index} weights from layer '{layer_name}'; shape mismatch.  Source "
                    f"param shape is {shape_string(blob.dims)}; target param shape is "
                    f"{shape_string(expected)}. To learn this layer's parameters from scratch rather than "

@@ -12,6 +12,7 @@ from typing import Any
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import BlobcalcError
+from blobcalc.escaping import escape_controls
 from blobcalc.graph import BlobRef, to_networkx
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.registry import Shape, rule_for_layer
@@ -234,19 +235,28 @@ def to_dot(drawing: Drawing, *, direction: str = "TB") -> str:
     return "\n".join(lines) + "\n"
 
 
+def xml_safe(text: str) -> str:
+    """Text that XML 1.0 can hold: control characters escaped, the two non-characters dropped."""
+    return escape_controls(text).replace("\ufffe", "").replace("\uffff", "")
+
+
 def to_graphml(drawing: Drawing) -> str:
     """GraphML through networkx's writer: one node per box, one edge per drawn blob (string and
     integer attributes only, so every GraphML reader takes it)."""
     import networkx as nx
 
-    graph = nx.MultiDiGraph(name=drawing.net_name)
+    # XML 1.0 cannot hold most control characters, not even as character references: they are shown
+    # as visible escapes (\x1b), so the file stays well-formed whatever the names hold.
+    text = xml_safe
+    graph = nx.MultiDiGraph(name=text(drawing.net_name))
     for layer in drawing.layers:
-        graph.add_node(node_id(layer.index), name=layer.name, type=layer.type, family=layer.family,
+        graph.add_node(node_id(layer.index), name=text(layer.name), type=text(layer.type), family=layer.family,
                        index=layer.index, known=int(layer.known),
-                       tops="; ".join(f"{name}: {shape_label(shape)}" for name, shape in layer.tops),
-                       folded="; ".join(f"{kind} {name}" for kind, name in layer.folded))
+                       tops=text("; ".join(f"{name}: {shape_label(shape)}" for name, shape in layer.tops)),
+                       folded=text("; ".join(f"{kind} {name}" for kind, name in layer.folded)))
     for edge in drawing.edges:
-        graph.add_edge(node_id(edge.source), node_id(edge.target), blob=edge.blob, shape=shape_label(edge.shape))
+        graph.add_edge(node_id(edge.source), node_id(edge.target), blob=text(edge.blob),
+                       shape=shape_label(edge.shape))
     return "\n".join(nx.generate_graphml(graph)) + "\n"
 
 

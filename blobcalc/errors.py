@@ -1,13 +1,16 @@
 """Typed errors of blobcalc: library code raises these, only the CLI prints them."""
 from __future__ import annotations
 
+from blobcalc.escaping import escape_controls
+
 
 class BlobcalcError(Exception):
-    """Base of every error a user's input can cause. Its message is one line: a line break inside a
-    name taken from the file (`name: "a\\nb"`) is shown escaped, as `\\n`."""
+    """Base of every error a user's input can cause. Its message is one line that a terminal shows as
+    it is: a line break inside a name taken from the file (`name: "a\\nb"`) is shown escaped, as
+    `\\n`, and so is every other control character (an ESC as `\\x1b`; see blobcalc.escaping)."""
 
     def __str__(self) -> str:
-        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")
+        return escape_controls(super().__str__())
 
 
 class InputFileError(BlobcalcError):

@@ -28,12 +28,14 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, un
 from google.protobuf import message as _message
 
 from blobcalc import caffe_pb2
-from blobcalc.errors import BlobcalcError
+from blobcalc.errors import BlobcalcError, InputFileError
 from blobcalc.parse import SkippedField, parse_message
+from blobcalc.regular_files import read_regular_file
 from blobcalc.wire import encode_varint
 
 _FD = _descriptor.FieldDescriptor
 DESCRIPTOR_SET = "descriptor_set.pb"
+MAX_PROTO_BYTES = 64 * 1024 * 1024  # caffe.proto is ~70 KB; a bigger .proto (or import) is refused
 _IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"\s*;', re.MULTILINE)
 
 
@@ -116,13 +118,13 @@ def _digest(path: str) -> str:
         if current in seen:
             continue
         seen.add(current)
-        try:
-            with open(current, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            if current == path:
-                raise ForkSchemaError(path, f"cannot read: {exc.strerror or exc}") from None
+        if current != path and not os.path.lexists(current):
             continue  # protoc names a missing import itself, with its line
+        try:
+            # Never blocking, regular files only: protoc would hang on an imported FIFO too.
+            data = read_regular_file(current, MAX_PROTO_BYTES, "a .proto file")
+        except InputFileError as exc:
+            raise ForkSchemaError(path, str(exc) if current != path else exc.reason) from None
         hasher.update(data)
         for name in _IMPORT.findall(data.decode("utf-8", "replace")):
             if not name.startswith("google/protobuf/"):

@@ -1,7 +1,6 @@
 """Reading prototxt text into our compiled schema's NetParameter, with file:line:col errors."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +9,7 @@ from google.protobuf import message, text_format
 
 from blobcalc import caffe_pb2, fastparse
 from blobcalc.errors import InputFileError, ParseError
+from blobcalc.regular_files import read_regular_file
 
 # The first bytes of a protobuf binary file are a field tag: a .caffemodel starts with
 # field 1 (name, 0x0a) or 100 (layer) / 2 (layers); text never holds NUL or most control bytes.
@@ -23,22 +23,9 @@ MAX_TEXT_BYTES = 256 * 1024 * 1024
 
 
 def read_text(path: str, max_bytes: int | None = MAX_TEXT_BYTES) -> str:
-    """The file's text; a clear InputFileError for missing, oversized, binary, empty or non-UTF-8 files."""
-    try:
-        size = os.path.getsize(path)
-        if max_bytes is not None and size > max_bytes:
-            raise InputFileError(path, f"file is {size} bytes, over the limit of {max_bytes} bytes")
-        with open(path, "rb") as handle:
-            # A pipe or a device (/dev/stdin, /dev/zero) reports no size: read one byte past the limit at most.
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
-        if max_bytes is not None and len(data) > max_bytes:
-            raise InputFileError(path, f"holds more than {max_bytes} bytes, over the limit")
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a directory, not a prototxt file") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    """The file's text; a clear InputFileError for missing, oversized, binary, empty or non-UTF-8 files,
+    and for anything but a regular file (a FIFO, a device: read without blocking, see regular_files)."""
+    data = read_regular_file(path, max_bytes, "a prototxt file")
     return decode_text(data, path)
 
 

@@ -19,6 +19,7 @@ from google.protobuf import message
 
 from blobcalc import caffe_pb2
 from blobcalc.errors import InputFileError
+from blobcalc.regular_files import open_regular_file
 from blobcalc.shapes.registry import Shape
 from blobcalc.upgrade import net_era, upgrade_net
 from blobcalc.wire import encode_varint
@@ -45,6 +46,19 @@ _SHAPE_DIM = 1  # BlobShape.dim, repeated int64, packed
 
 _MAX_VARINT_BYTES = 10
 _MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit
+
+# Caffe's limits on a blob (include/caffe/blob.hpp, src/caffe/blob.cpp Blob::Reshape): at most
+# kMaxBlobAxes = 32 axes, each dim >= 0, and count() <= INT_MAX. Blob::FromProto copies the int64
+# dims into a vector<int> first, so the checks see each dim's low 32 bits.
+MAX_BLOB_AXES = 32
+INT_MAX = 2**31 - 1
+
+# Our own bounds on what is not a weight value, so that memory follows what is reported: a real
+# .caffemodel has layer names and parameters of a few KB each and at most some thousands of layers.
+# A file beyond them is refused with the figure (Caffe itself would read it).
+MAX_FIELD_BYTES = 1 << 20  # one name, one parameter message, ... of a layer (or of the net)
+MAX_SKELETON_BYTES = 64 << 20  # everything but weight values, together
+MAX_WEIGHTS_LAYERS = 200_000
 
 FLOAT, DOUBLE, MIXED, EMPTY = "float", "double", "float+double", "empty"
 
@@ -99,9 +113,10 @@ class WeightsLayer:
     """One layer of the upgraded weights, in file order (as CopyTrainedLayersFrom walks them)."""
 
     index: int
-    name: str
+    name: str  # a name that is not UTF-8 is shown with \x escapes (name_is_utf8 False)
     type: str
     blobs: tuple[BlobRecord, ...]
+    name_is_utf8: bool = True  # Caffe accepts any bytes; such a name matches no layer of a text net
 
     @property
     def element_count(self) -> int:
@@ -160,19 +175,16 @@ def _data_type(float_count: int, double_count: int) -> str:
 def read_weights(path: str | os.PathLike[str]) -> WeightsFile:
     """Read a .caffemodel's layer names and blob shapes; float payloads are mapped, never read."""
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as handle:
+    # Opened without blocking and only if it is a regular file (a FIFO or a device is refused).
+    with open_regular_file(source, "a .caffemodel file") as handle:
+        try:
             size = os.fstat(handle.fileno()).st_size
             if size == 0:
                 return read_weights_bytes(b"", source)
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 return read_weights_bytes(mapped, source)
-    except FileNotFoundError:
-        raise InputFileError(source, "no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(source, "is a directory, not a .caffemodel file") from None
-    except OSError as exc:
-        raise InputFileError(source, f"cannot read: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise InputFileError(source, f"cannot read: {exc.strerror or exc}") from None
 
 
 def read_weights_bytes(buffer: Buffer, source: str) -> WeightsFile:
@@ -184,12 +196,66 @@ def read_weights_bytes(buffer: Buffer, source: str) -> WeightsFile:
         skeleton.ParseFromString(skeleton_bytes)
     except message.DecodeError as exc:
         raise WeightsError(source, f"not a binary NetParameter Caffe can parse ({exc})") from None
+    del skeleton_bytes
+    not_utf8 = _decode_byte_strings(skeleton)
     upgraded = upgrade_net(skeleton, source)
     layers = tuple(
         WeightsLayer(index, layer.name, layer.type, tuple(_redeem(ticket, records, source)
-                                                          for ticket in layer.blobs))
+                                                          for ticket in layer.blobs),
+                     name_is_utf8=layer.name not in not_utf8)
         for index, layer in enumerate(upgraded.net.layer))
-    return WeightsFile(source, len(buffer), skeleton.name, net_era(skeleton), layers, upgraded.notices)
+    notices = upgraded.notices
+    if not_utf8:
+        notices = (*notices, f"{len(not_utf8)} name(s) in the file are not UTF-8 text (Caffe accepts any bytes); "
+                             "they are shown with \\x escapes and match no layer of a text net")
+    return WeightsFile(source, len(buffer), skeleton.name, net_era(skeleton), layers, notices)
+
+
+def _decode_byte_strings(root: message.Message) -> set[str]:
+    """Give every string field that protobuf left as bytes (not UTF-8; Caffe's C++ protobuf takes any
+    bytes) a text value with \\x escapes, in place; return those texts."""
+    replaced: set[str] = set()
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        for descriptor, value in current.ListFields():
+            if descriptor.type == descriptor.TYPE_MESSAGE:
+                if descriptor.is_repeated:
+                    pending.extend(value)
+                else:
+                    pending.append(value)
+            elif descriptor.type == descriptor.TYPE_STRING:
+                if descriptor.is_repeated:
+                    if any(isinstance(item, bytes) for item in value):
+                        texts = [_text(item, replaced) for item in value]
+                        del value[:]
+                        value.extend(texts)
+                elif isinstance(value, bytes):
+                    setattr(current, descriptor.name, _text(value, replaced))
+    return replaced
+
+
+def _text(value: str | bytes, replaced: set[str]) -> str:
+    if isinstance(value, str):
+        return value
+    text = value.decode("utf-8", "backslashreplace")
+    replaced.add(text)
+    return text
+
+
+def reshape_problem(blob: BlobRecord) -> str:
+    """The check of Blob::Reshape that fails when Caffe's Blob::FromProto(reshape=true) reads this blob,
+    or "": each dim as the int it becomes, >= 0, and a count of at most INT_MAX (src/caffe/blob.cpp).
+    Caffe reads a blob that way when it reports a shape mismatch (Net::CopyTrainedLayersFrom)."""
+    dims = blob.dims if blob.legacy else tuple(_int32(dim) for dim in blob.dims)
+    count = 1
+    for dim in dims:
+        if dim < 0:
+            return f"Check failed: shape[i] >= 0 ({dim} vs. 0)"
+        if count != 0 and dim > INT_MAX // count:
+            return "blob size exceeds INT_MAX"
+        count *= dim
+    return ""
 
 
 def blob_record(blob: caffe_pb2.BlobProto) -> BlobRecord:
@@ -256,7 +322,21 @@ class _BlobTally:
         self.legacy_dims = [0, 0, 0, 0]
         self.legacy = False
         self.shape_dims: list[int] = []
+        self.shape_axes = 0
         self.counts = {_BLOB_DATA: 0, _BLOB_DIFF: 0, _BLOB_DOUBLE_DATA: 0, _BLOB_DOUBLE_DIFF: 0}
+
+    def add_dim(self, dim: int) -> None:
+        # Only up to one past Caffe's limit is kept: memory and time stay bounded whatever the count.
+        self.shape_axes += 1
+        if len(self.shape_dims) <= MAX_BLOB_AXES:
+            self.shape_dims.append(dim)
+
+    def caffe_refuses(self) -> str:
+        """More axes than any Caffe blob can have: Blob::Reshape's first check, or "". (Other
+        refusals depend on whether Caffe reads the blob at all: see reshape_problem.)"""
+        if not self.legacy and self.shape_axes > MAX_BLOB_AXES:
+            return f"Check failed: shape.size() <= kMaxBlobAxes ({self.shape_axes} vs. {MAX_BLOB_AXES})"
+        return ""
 
     def record(self) -> BlobRecord:
         dims = tuple(self.legacy_dims) if self.legacy else tuple(self.shape_dims)
@@ -276,6 +356,8 @@ class _Walker:
         self.buffer = buffer
         self.source = source
         self.records = records
+        self.skeleton_bytes = 0
+        self.layer_count = 0
 
     def error(self, offset: int, reason: str) -> WeightsError:
         return WeightsError(self.source, f"not a binary NetParameter Caffe can parse: {reason}", offset)
@@ -349,13 +431,31 @@ class _Walker:
         """The NetParameter with every blob replaced by a ticket."""
         out = bytearray()
         for field in self.fields(0, len(self.buffer)):
-            if field.number == _NET_LAYER and field.wire_type == _LEN:
-                out += _encode_len_field(_NET_LAYER, self.layer(field, _LAYER_BLOBS))
-            elif field.number == _NET_LAYERS and field.wire_type == _LEN:
-                out += _encode_len_field(_NET_LAYERS, self.layer(field, _V1_BLOBS, _V1_V0_LAYER))
+            if field.number in (_NET_LAYER, _NET_LAYERS) and field.wire_type == _LEN:
+                self.layer_count += 1
+                if self.layer_count > MAX_WEIGHTS_LAYERS:
+                    raise WeightsError(self.source, f"holds more than {MAX_WEIGHTS_LAYERS:,} layers, over "
+                                       "blobcalc's limit (no real net comes near it)", field.start)
+                if field.number == _NET_LAYER:
+                    out += _encode_len_field(_NET_LAYER, self.layer(field, _LAYER_BLOBS))
+                else:
+                    out += _encode_len_field(_NET_LAYERS, self.layer(field, _V1_BLOBS, _V1_V0_LAYER))
             else:
-                out += self.buffer[field.start:field.end]
+                out += self.kept(field)
         return bytes(out)
+
+    def kept(self, field: _Field) -> bytes:
+        """A field copied into the skeleton as it is, within blobcalc's bounds on non-weight data."""
+        size = field.end - field.start
+        if size > MAX_FIELD_BYTES:
+            raise WeightsError(self.source, f"field {field.number} is {size:,} bytes long, over blobcalc's "
+                               f"limit of {MAX_FIELD_BYTES:,} bytes for anything but weight values (a name or "
+                               "a layer parameter of that size is no real net's)", field.start)
+        self.skeleton_bytes += size
+        if self.skeleton_bytes > MAX_SKELETON_BYTES:
+            raise WeightsError(self.source, f"holds more than {MAX_SKELETON_BYTES:,} bytes of names and "
+                               "layer parameters (weight values aside), over blobcalc's limit", field.start)
+        return bytes(self.buffer[field.start:field.end])
 
     def layer(self, layer: _Field, blobs_field: int, v0_field: int | None = None) -> bytes:
         """A layer message with its blobs replaced by tickets; a nested V0 layer likewise."""
@@ -367,7 +467,7 @@ class _Walker:
             elif field.number == v0_field and field.wire_type == _LEN:
                 out += _encode_len_field(field.number, self.layer(field, _V0_BLOBS))
             else:
-                out += self.buffer[field.start:field.end]
+                out += self.kept(field)
         return bytes(out)
 
     def blob(self, blob: _Field) -> BlobRecord:
@@ -379,7 +479,14 @@ class _Walker:
             handler = handlers.get(field.number)
             if handler is not None:
                 handler(field, tally)
+        problem = tally.caffe_refuses()
+        if problem:
+            raise self.error_of_blob(blob.start, problem)
         return tally.record()
+
+    def error_of_blob(self, offset: int, problem: str) -> WeightsError:
+        return WeightsError(self.source, f"blob {len(self.records)} (in file order) is one Caffe cannot hold: "
+                            f"{problem}", offset)
 
     def legacy_dim(self, field: _Field, tally: _BlobTally) -> None:
         # A known field arriving with another wire type is an unknown field to protobuf.
@@ -395,12 +502,12 @@ class _Walker:
             if dim.number != _SHAPE_DIM:
                 continue
             if dim.wire_type == _VARINT:
-                tally.shape_dims.append(_int64(dim.varint))
+                tally.add_dim(_int64(dim.varint))
             elif dim.wire_type == _LEN:
                 pos = dim.value_start
                 while pos < dim.end:
                     value, pos = self.varint(pos, dim.end)
-                    tally.shape_dims.append(_int64(value))
+                    tally.add_dim(_int64(value))
 
     def payload(self, field: _Field, tally: _BlobTally) -> None:
         width = _PAYLOAD_WIDTH[field.number]

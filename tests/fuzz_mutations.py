@@ -331,7 +331,7 @@ def analyze_bytes(data: bytes, path: str, index: int = 0) -> tuple[str, str]:
     argv = [part.format(net=path, out=path + ".out") for part in plan]
     try:
         code, out, err = run_command(["--debug", *argv])
-    except BaseException:  # noqa: BLE001 - a SystemExit or a crash in the CLI itself is a bug too
+    except BaseException:
         return UNCAUGHT, traceback.format_exc()
     return judge(argv, code, out, err)
 

@@ -402,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if campaign.failures else 0
 
 
-__all__ = ["HANG", "MUTATORS", "TYPED", "audit_bytes", "load_weight_seeds", "make_weights_input", "main"]
+__all__ = ["HANG", "MUTATORS", "TYPED", "audit_bytes", "load_weight_seeds", "main", "make_weights_input"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,7 @@ from blobcalc.api import analyze
 from blobcalc.audit import audit
 from blobcalc.commands import Command
 from blobcalc.commands.options import NET_HELP, add_net_options, net_options
-from blobcalc.report.audit_report import RENDERERS, render
+from blobcalc.report.audit_report import RENDERERS, write
 from blobcalc.weights import read_weights
 
 EXIT_LOADS, EXIT_ABORTS = 0, 1
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     analysis = analyze(args.net, **net_options(args))
     result = audit(analysis, read_weights(args.weights))
-    sys.stdout.write(render(result, args.format))
+    write(result, args.format, sys.stdout)
     return EXIT_LOADS if result.ok else EXIT_ABORTS
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from blobcalc.audit import MISSING, UNCHECKED, AuditResult, LayerAudit
+from blobcalc.escaping import escape_controls, spreadsheet_safe, table_cell
 from blobcalc.report.rows import human_bytes, shape_text
+from blobcalc.report.streaming import write_lines
 from blobcalc.shapes.registry import Shape
 
 
@@ -54,11 +56,26 @@ def _index(layer: LayerAudit) -> str:
 HEADERS = ("#", "layer", "type", "status", "expected (net)", "found (weights)", "params")
 
 
+def _table_rows(result: AuditResult) -> Iterator[list[str]]:
+    # Escaped and elided: one 100 KB layer name must not widen every row (the table stays linear).
+    for layer in result.layers:
+        yield [table_cell(cell) for cell in (_index(layer), layer.name, layer.type, layer.status,
+                                             _shapes(layer.expected_shapes), _found(layer), _params(layer))]
+
+
 def render_table(result: AuditResult) -> str:
-    lines = [[_index(layer), layer.name, layer.type, layer.status, _shapes(layer.expected_shapes),
-              _found(layer), _params(layer)] for layer in result.layers]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-              for i, h in enumerate(HEADERS)]
+    return "\n".join(_table_lines(result)) + "\n"
+
+
+def write_table(result: AuditResult, stream: TextIO) -> None:
+    """render_table written to `stream` line by line (the rows are made twice, never all held)."""
+    write_lines(stream, _table_lines(result))
+
+
+def _table_lines(result: AuditResult) -> Iterator[str]:
+    widths = [len(h) for h in HEADERS]
+    for cells in _table_rows(result):
+        widths = [max(width, len(cell)) for width, cell in zip(widths, cells, strict=True)]
     right = {0, 6}
 
     def fmt(cells: list[str] | tuple[str, ...]) -> str:
@@ -66,12 +83,18 @@ def render_table(result: AuditResult) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     weights = result.weights
-    out = [f"net: {result.net_name or '(unnamed)'}   file: {result.net_source}   phase: {result.phase}",
-           f"weights: {weights.path}   format: {weights.era}   size: {weights.file_bytes:,} bytes "
-           f"({human_bytes(weights.file_bytes)})   data: {weights.data_type}",
-           "", fmt(HEADERS), fmt(["-" * w for w in widths])]
-    out += [fmt(line) for line in lines]
-    out += ["", f"parameters: {result.weights_param_count:,} in the weights, {result.net_param_count:,} in "
+    yield escape_controls(f"net: {result.net_name or '(unnamed)'}   file: {result.net_source}   "
+                          f"phase: {result.phase}")
+    yield escape_controls(f"weights: {weights.path}   format: {weights.era}   size: {weights.file_bytes:,} bytes "
+                          f"({human_bytes(weights.file_bytes)})   data: {weights.data_type}")
+    yield from ("", fmt(HEADERS), fmt(["-" * w for w in widths]))
+    yield from map(fmt, _table_rows(result))
+    yield from map(escape_controls, _summary_lines(result))
+
+
+def _summary_lines(result: AuditResult) -> Iterator[str]:
+    weights = result.weights
+    out = ["", f"parameters: {result.weights_param_count:,} in the weights, {result.net_param_count:,} in "
                 f"the net; {result.loaded_param_count:,} loaded, {result.missing_param_count:,} missing, "
                 f"{result.unused_param_count:,} unused"]
     if result.net_learnable_count != result.net_param_count:
@@ -86,7 +109,7 @@ def render_table(result: AuditResult) -> str:
         out.append(f"{result.abort.status}: {result.abort.message}")
     out += [f"notice: weights: {notice}" for notice in weights.notices]
     out.append(f"result: {verdict(result)}")
-    return "\n".join(out) + "\n"
+    yield from out
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,16 +167,28 @@ def _csv_shapes(shapes: tuple[Shape, ...]) -> str:
 
 def render_csv(result: AuditResult) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    write_csv(result, out)
+    return out.getvalue()
+
+
+def write_csv(result: AuditResult, stream: TextIO) -> None:
+    """The CSV, row by row; names exact but never a formula a spreadsheet would run."""
+    writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(COLUMNS)
     for layer in result.layers:
         writer.writerow(["" if layer.net_index is None else layer.net_index,
-                         "" if layer.weights_index is None else layer.weights_index, layer.name, layer.type,
+                         "" if layer.weights_index is None else layer.weights_index,
+                         *map(spreadsheet_safe, (layer.name, layer.type)),
                          layer.status, _csv_shapes(layer.expected_shapes), _csv_shapes(layer.found_shapes),
-                         layer.expected_params, layer.found_params, layer.message])
+                         layer.expected_params, layer.found_params, spreadsheet_safe(layer.message)])
     writer.writerow(["", "", "TOTAL", "", "ok" if result.ok else "abort", "", "", result.net_param_count,
-                     result.weights_param_count, verdict(result)])
-    return out.getvalue()
+                     result.weights_param_count, spreadsheet_safe(verdict(result))])
+
+
+def write_json(result: AuditResult, stream: TextIO) -> None:
+    # Compact separators at indent 1 as render_json; json.dump writes in pieces.
+    json.dump(as_dict(result), stream, indent=1)
+    stream.write("\n")
 
 
 RENDERERS: dict[str, Callable[[AuditResult], str]] = {
@@ -163,5 +198,17 @@ RENDERERS: dict[str, Callable[[AuditResult], str]] = {
 }
 
 
+WRITERS: dict[str, Callable[[AuditResult, TextIO], None]] = {
+    "table": write_table,
+    "json": write_json,
+    "csv": write_csv,
+}
+
+
 def render(result: AuditResult, fmt: str) -> str:
     return RENDERERS[fmt](result)
+
+
+def write(result: AuditResult, fmt: str, stream: TextIO) -> None:
+    """render(result, fmt) written to `stream` in pieces."""
+    WRITERS[fmt](result, stream)

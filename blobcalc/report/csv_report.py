@@ -6,6 +6,7 @@ import io
 from typing import TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.escaping import spreadsheet_safe
 from blobcalc.report.rows import iter_layer_rows, totals
 from blobcalc.shapes.registry import Shape
 
@@ -46,9 +47,12 @@ def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
         sums = [a + int(b) for a, b in zip(sums, figures, strict=True)]
         if not layer.known:
             figures = ["", "", row.param_count or "", *[""] * 12]
-        writer.writerow([layer.index, layer.name, layer.type, " ".join(layer.bottoms), " ".join(layer.tops),
+        # Names are the file's, exact, but never a formula a spreadsheet would run.
+        writer.writerow([layer.index, *map(spreadsheet_safe, (layer.name, layer.type, " ".join(layer.bottoms),
+                                                              " ".join(layer.tops))),
                          _shapes(layer.top_shapes), _shapes(layer.param_shapes), layer.status,
-                         *(figures if train is not None else [*figures[:8], *[""] * 7]), layer.reason, phase, batch])
+                         *(figures if train is not None else [*figures[:8], *[""] * 7]),
+                         spreadsheet_safe(layer.reason), phase, batch])
     total = totals(report.analysis)
     cells: list[int | str] = [*(sums if trained else [*sums[:8], *[""] * 7])]
     if total.partial:

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.escaping import markdown_cell, markdown_text
 from blobcalc.report.figures import batch_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.report.summary import notice_lines, summary_lines
@@ -23,11 +24,13 @@ def write(report: NetReport, stream: TextIO, unit: str = "MiB", view: TextView |
 
 def _lines(report: NetReport, unit: str, view: TextView) -> Iterator[str]:
     analysis = report.analysis
-    yield from (f"### {analysis.net_name or '(unnamed)'} ({analysis.phase}, {batch_text(report.memory.batch)})", "")
+    yield from (f"### {markdown_text(analysis.net_name or '(unnamed)')} ({analysis.phase}, "
+                f"{batch_text(report.memory.batch)})", "")
     if not view.summary:
         yield from ("| " + " | ".join(HEADERS) + " |",
                     "|" + "|".join("---:" if i in RIGHT_ALIGNED else "---" for i in range(len(HEADERS))) + "|")
         for cells in table_cells(report, unit):
-            yield "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+            yield "| " + " | ".join(map(markdown_cell, cells)) + " |"
         yield ""
-    yield from (f"- {line}" for line in (*summary_lines(report, unit), *notice_lines(report, verbose=view.verbose)))
+    yield from (f"- {markdown_text(line)}"
+                for line in (*summary_lines(report, unit), *notice_lines(report, verbose=view.verbose)))

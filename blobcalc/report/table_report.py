@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from blobcalc.api import NetReport
+from blobcalc.escaping import escape_controls, table_cell
 from blobcalc.report.figures import UNKNOWN_TEXT, batch_text
 from blobcalc.report.rows import iter_layer_rows, shapes_text
 from blobcalc.report.streaming import write_lines
@@ -17,7 +18,7 @@ RIGHT_ALIGNED = frozenset({0, 4, 5, 6, 7, 8})
 
 
 def table_cells(report: NetReport, unit: str) -> Iterator[list[str]]:
-    """Each layer's cells, one layer at a time."""
+    """Each layer's cells, one layer at a time, as the net gives them (each renderer escapes them)."""
     for row in iter_layer_rows(report):
         layer = row.layer
         kind = layer.type + (" (auto)" if layer.auto_split else "")
@@ -54,18 +55,27 @@ _DROPPABLE = (4, 6, 8, 0)  # outputs, MACCs, train mem, #
 
 def _lines(report: NetReport, unit: str, view: TextView) -> Iterator[str]:
     analysis = report.analysis
-    yield (f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   format: {analysis.era}   "
-           f"phase: {analysis.phase}   {batch_text(report.memory.batch).replace(' ', ': ')}")
+    # Names come from the file: control characters are shown escaped (blobcalc.escaping).
+    yield escape_controls(f"net: {analysis.net_name or '(unnamed)'}   file: {analysis.source}   "
+                          f"format: {analysis.era}   phase: {analysis.phase}   "
+                          f"{batch_text(report.memory.batch).replace(' ', ': ')}")
     if not view.summary:
         yield from ("", *_table(report, unit, view.width))
-    yield from ("", *summary_lines(report, unit), *notice_lines(report, verbose=view.verbose))
+    yield ""
+    yield from map(escape_controls, (*summary_lines(report, unit), *notice_lines(report, verbose=view.verbose)))
+
+
+def _safe_cells(report: NetReport, unit: str) -> Iterator[list[str]]:
+    """table_cells escaped and cut to MAX_CELL_CHARS even at --width 0: one long name or a Split's
+    10,000 tops must not widen every row (the output stays linear in the net)."""
+    return ([table_cell(cell) for cell in cells] for cells in table_cells(report, unit))
 
 
 def _table(report: NetReport, unit: str, width: int | None) -> Iterator[str]:
     # The cells are made twice, the first time for the column widths only: holding them all would
     # cost ~400 bytes a layer (a third of the analysis itself); making them again costs little time.
     natural = [len(h) for h in HEADERS]
-    for cells in table_cells(report, unit):
+    for cells in _safe_cells(report, unit):
         natural = [max(width, len(cell)) for width, cell in zip(natural, cells, strict=True)]
     plan = plan_columns(HEADERS, natural, width, _ELIDABLE, _DROPPABLE)
 
@@ -78,7 +88,7 @@ def _table(report: NetReport, unit: str, width: int | None) -> Iterator[str]:
     for i, w in zip(plan.shown, plan.widths, strict=True):
         dashes[i] = "-" * w
     yield from (fmt(HEADERS), fmt(dashes))
-    yield from map(fmt, table_cells(report, unit))
+    yield from map(fmt, _safe_cells(report, unit))
     if plan.left_out or plan.elided:
         yield f"(fitted to {width} columns: long cells cut with '…'; --width 0 shows all)"
         if plan.left_out:
