@@ -21,6 +21,7 @@ from blobcalc.shapes.registry import (
 )
 
 _INT_MAX = 2**31 - 1
+_MAX_BLOB_AXES = 32  # kMaxBlobAxes (include/caffe/blob.hpp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,11 @@ def check_blob_counts(layer: NetLayer, counts: BlobCounts) -> None:
 
 
 def check_blob_shape(layer: NetLayer, top: str, shape: Shape) -> None:
-    """Blob::Reshape: no negative axis, and the count must fit in an int."""
+    """Blob::Reshape: at most kMaxBlobAxes (32) axes, no negative axis, and the count must fit in an int."""
+    if len(shape) > _MAX_BLOB_AXES:
+        raise ShapeError(layer.name, layer.type,
+                         f"top '{top}' would have {len(shape)} axes (Caffe: Check failed: shape.size() <= "
+                         f"kMaxBlobAxes ({len(shape)} vs. {_MAX_BLOB_AXES}) in Blob::Reshape)")
     running = 1
     for dim in shape:
         if dim < 0:
@@ -76,6 +81,12 @@ def check_blob_shape(layer: NetLayer, top: str, shape: Shape) -> None:
                              f"top '{top}' of shape {list(shape)} exceeds INT_MAX elements "
                              "(Caffe: blob size exceeds INT_MAX)")
         running *= dim
+
+
+def _check_given(layer: NetLayer, shapes: tuple[Shape, ...]) -> None:
+    # Shapes from the command line become blobs too: Blob::Reshape checks them like any other.
+    for top, shape in zip(layer.tops, shapes, strict=True):
+        check_blob_shape(layer, top, shape)
 
 
 @dataclass(slots=True)
@@ -154,6 +165,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
         if given is not None:
             kind = f"Python:{python_layer}" if python is not None else layer.type
             replaced = "" if layer.type == "Input" else kind
+            _check_given(layer, given)
             return make(OK, _with_batch(given, options.batch), replaced=replaced,
                         notes=(f"{kind} layer replaced by an Input layer of the given shapes",)
                         if replaced else ())
@@ -173,6 +185,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     if rule is None:
         given = _shapes_for(layer, options.top_shapes)
         if given is not None:
+            _check_given(layer, given)
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
     context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois, datum)
@@ -181,6 +194,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
     except ShapeUnknown as exc:
         given = _shapes_for(layer, {**options.top_shapes, **options.input_shapes})
         if given is not None:
+            _check_given(layer, given)
             return make(OK, _with_batch(given, options.batch) if is_source else given,
                         notes=("top shapes given on the command line",))
         return make(UNKNOWN, unknown_tops, reason=str(exc))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from blobcalc.escaping import escape_controls, spreadsheet_safe, table_cell
 from blobcalc.scan import PARTIAL, ScanRow
 from blobcalc.units import human_bytes
 
@@ -38,8 +39,8 @@ def render_csv(rows: Sequence[ScanRow], header: bool = True) -> str:
         writer.writerow(COLUMNS)
     for row in rows:
         data = row_dict(row)
-        writer.writerow(["" if data[c] is None else " ".join(data[c]) if isinstance(data[c], list) else data[c]
-                         for c in COLUMNS])
+        writer.writerow([spreadsheet_safe("" if data[c] is None else " ".join(data[c]) if isinstance(data[c], list)
+                                          else data[c]) for c in COLUMNS])
     return out.getvalue()
 
 
@@ -51,13 +52,15 @@ def render_table(rows: Sequence[ScanRow]) -> str:
     headers = ("status", "kind", "era", "layers", "params", "activations", "training", "path / message")
     lines = []
     for row in rows:
-        detail = row.path + (f"  [weights: {row.audit}]" if row.audit else "") + (
-            f"  — {row.message}" if row.message else "")
+        # The path is shown whole (escaped); the audit and the message are cut to a few cells' width.
+        detail = escape_controls(row.path) + (f"  [weights: {table_cell(row.audit, 240)}]" if row.audit else "") + (
+            f"  — {table_cell(row.message, 400)}" if row.message else "")
         none = "?" if row.status == PARTIAL else "-"  # a partial net's figures are unknown, not absent
-        lines.append([row.status, row.kind, row.era or "-", "-" if row.layers is None else str(row.layers),
-                      none if row.params is None else f"{row.params:,}",
-                      none if row.activation_bytes is None else human_bytes(row.activation_bytes),
-                      none if row.training_bytes is None else human_bytes(row.training_bytes), detail])
+        cells = [row.status, row.kind, row.era or "-", "-" if row.layers is None else str(row.layers),
+                 none if row.params is None else f"{row.params:,}",
+                 none if row.activation_bytes is None else human_bytes(row.activation_bytes),
+                 none if row.training_bytes is None else human_bytes(row.training_bytes)]
+        lines.append([*map(table_cell, cells), detail])
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     widths[-1] = len(headers[-1])  # the last column is free text: no padding
     right = {3, 4, 5, 6}
@@ -95,4 +98,4 @@ def summary_text(rows: Sequence[ScanRow]) -> str:
         lines += [f"  {n} x {text}" for text, n in data["common_errors"]]
     if data["unknown_types"]:
         lines.append("unknown layer types: " + ", ".join(f"{t} ({n})" for t, n in data["unknown_types"]))
-    return "\n".join(lines) + "\n"
+    return "".join(escape_controls(line) + "\n" for line in lines)  # names from files, one line each

@@ -3,6 +3,8 @@ labelled as what they are."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from fractions import Fraction
 
 from blobcalc.errors import UsageError
 
@@ -11,10 +13,20 @@ UNIT_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
+_FLOAT_SAFE = 2**1000  # below this a float quotient is exact enough and cannot overflow
+
+
+def _scaled(value: int, unit_bytes: int, spec: str) -> str:
+    # A figure beyond float range (a batch of 10^400) is divided exactly instead of overflowing.
+    if abs(value) < _FLOAT_SAFE:
+        return format(value / unit_bytes, spec)
+    return format(Decimal(value) / Decimal(unit_bytes), spec)
+
+
 def format_bytes(value: int, unit: str = "MiB") -> str:
     if unit == "B":
         return f"{value:,} B"
-    return f"{value / UNIT_BYTES[unit]:,.2f} {unit}"
+    return f"{_scaled(value, UNIT_BYTES[unit], ',.2f')} {unit}"
 
 
 def parse_size(text: str) -> int:
@@ -30,12 +42,12 @@ def parse_size(text: str) -> int:
     canonical = {u.lower(): u for u in UNIT_BYTES}.get(unit.lower())
     if canonical is None:
         raise UsageError(f"unknown unit {unit!r} in {text!r}; use one of {', '.join(UNIT_BYTES)}")
-    return int(float(number) * UNIT_BYTES[canonical])
+    return int(Fraction(number) * UNIT_BYTES[canonical])  # exact: no float overflow for 10^400 GiB
 
 
 def human_bytes(value: int) -> str:
     """Auto-scaled binary units: '812 B', '4.93 MiB', '1.20 GiB'."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 * UNIT_BYTES[unit] or unit == "GiB":
-            return f"{value} B" if unit == "B" else f"{value / UNIT_BYTES[unit]:.2f} {unit}"
+            return f"{value} B" if unit == "B" else f"{_scaled(value, UNIT_BYTES[unit], '.2f')} {unit}"
     return format_bytes(value, "TiB")

@@ -11,6 +11,8 @@ from blobcalc.errors import UsageError
 from blobcalc.memory import SeedEstimate
 from blobcalc.units import UNIT_BYTES, format_bytes
 
+INT_MAX = 2**31 - 1
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activations", type=int, required=True, help="layer outputs per image (elements)")
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     elements = args.input_elements if args.input_shape is None else input_elements(args.input_shape)
     if min(args.activations, args.params, elements) < 0 or args.batch <= 0:
         raise UsageError("counts must not be negative and the batch must be positive")
+    if args.batch > INT_MAX:
+        # The batch is a blob's first dim, an int in Caffe (Blob::Reshape takes vector<int>).
+        raise UsageError(f"--batch {args.batch:,} is over Caffe's INT_MAX ({INT_MAX:,}): no blob can have it")
     seed = SeedEstimate(args.activations, args.params, elements, args.batch)
     unit = args.units
     sys.stdout.write(

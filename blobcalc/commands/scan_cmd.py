@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from blobcalc.commands import Command
+from blobcalc.commands.options import check_weights_pattern
 from blobcalc.errors import UsageError
 from blobcalc.scan import (
     DEFAULT_MAX_BYTES,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "html" and not args.output:
         raise UsageError("--format html needs --output: each net's report is written beside that file")
     own_output = _check_output(args.output, args.paths, args.format)
-    pattern = args.weights_pattern or ("{dir}/{stem}.caffemodel" if args.pair_weights else "")
+    pattern = check_weights_pattern(args.weights_pattern) or ("{dir}/{stem}.caffemodel" if args.pair_weights else "")
     options = ScanOptions(phase=args.phase, batch=args.batch, max_bytes=args.max_bytes, weights_pattern=pattern)
     cache = None
     if not args.no_cache:

@@ -8,6 +8,7 @@ import sys
 from blobcalc.api import load_source
 from blobcalc.commands import Command
 from blobcalc.errors import InputFileError
+from blobcalc.escaping import escape_controls
 from blobcalc.upgrade_text import upgrade_text
 
 
@@ -30,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputFileError(args.output, f"cannot write: {exc.strerror or exc}") from None
     if not upgraded.changed:
         # upgrade_net_proto_text logs the same and still writes the file.
-        sys.stderr.write(f"blobcalc: {source}: already in the latest format ({upgraded.era})\n")
+        sys.stderr.write(escape_controls(f"blobcalc: {source}: already in the latest format ({upgraded.era})") + "\n")
     for notice in upgraded.notices:
-        sys.stderr.write(f"blobcalc: notice: {notice}\n")
+        sys.stderr.write(escape_controls(f"blobcalc: notice: {notice}") + "\n")
     return 0
 
 

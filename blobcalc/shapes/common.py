@@ -24,6 +24,7 @@ from blobcalc.shapes.registry import (
     LayerContext,
     LayerShapes,
     Shape,
+    as_int32,
     canonical_axis,
     check,
     count,
@@ -41,7 +42,7 @@ def inner_product(ctx: LayerContext) -> LayerShapes:
     bottom = ctx.bottom
     axis = canonical_axis(param.axis, len(bottom))
     inputs = count(bottom, axis)
-    outputs = param.num_output
+    outputs = as_int32(param.num_output)  # N_ is an int (inner_product_layer.cpp)
     weight = (inputs, outputs) if param.transpose else (outputs, inputs)
     params = (weight, (outputs,)) if param.bias_term else (weight,)
     return LayerShapes(((*bottom[:axis], outputs),), params)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from blobcalc.shapes.registry import RuleCheckFailed, check, trunc_div
+from blobcalc.shapes.registry import RuleCheckFailed, as_int32, check, trunc_div
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +23,12 @@ def per_axis(name: str, values: Sequence[int], num_axes: int, default: int) -> t
     if not values:
         return (default,) * num_axes
     if len(values) == 1:
-        return (values[0],) * num_axes
+        return (as_int32(values[0]),) * num_axes
     if len(values) != num_axes:
         raise RuleCheckFailed(f"{name} must be specified once, or once per spatial dimension "
                               f"({name} specified {len(values)} times; {num_axes} spatial dims).")
-    return tuple(values)
+    # base_conv_layer.cpp keeps them in Blob<int>: a uint32 of 2^32 - 1 is -1 to its CHECKs.
+    return tuple(map(as_int32, values))
 
 
 # Field names per window property (built once: these lookups run for every convolution).
@@ -43,7 +44,7 @@ def hw_or_per_axis(param: Any, name: str, num_axes: int, default: int) -> tuple[
     if param.HasField(h_name) or param.HasField(w_name):
         check(num_axes == 2, f"{name}_h & {name}_w can only be used for 2D convolution.")
         check(not repeated, f"Either {repeated_name} or {name}_h/w should be specified; not both.")
-        return (getattr(param, h_name), getattr(param, w_name))
+        return (as_int32(getattr(param, h_name)), as_int32(getattr(param, w_name)))
     if name == "kernel" and len(repeated) not in (1, num_axes):
         # The kernel has no default: zero entries fail the "once or once per axis" check.
         raise RuleCheckFailed(f"kernel_size must be specified once, or once per spatial dimension "

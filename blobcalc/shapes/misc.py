@@ -32,6 +32,9 @@ from blobcalc.shapes.registry import (
     layer_model,
     shape_rule,
 )
+from blobcalc.shapes.registry import (
+    as_int32 as as_int32,  # re-exported: the shape modules take it from here
+)
 
 # ---------------------------------------------------------------------------------------------
 # Blob accessors, as blob.hpp / blob.cpp define them.
@@ -69,11 +72,6 @@ def legacy_dim(shape: Shape, index: int) -> int:
     if index >= len(shape) or index < -len(shape):
         return 1
     return shape[index]
-
-
-def as_int32(value: int) -> int:
-    """The C++ conversion of a uint32 / int64 proto field (or an int product) to `int`."""
-    return (value + 2**31) % 2**32 - 2**31
 
 
 def blob_shape(dims: Sequence[int]) -> Shape:

@@ -191,6 +191,13 @@ def _load_builtin_rules() -> None:
         load_entry_points()
 
 
+def as_int32(value: int) -> int:
+    """The C++ conversion of a uint32 / int64 proto field (or an int product) to `int`: Caffe's layers
+    keep most uint32 fields (num_output, kernel_size, stride, pad, group) in `int` members, so
+    4294967295 is -1 to their CHECKs."""
+    return (value + 2**31) % 2**32 - 2**31
+
+
 def trunc_div(numerator: int, denominator: int) -> int:
     """C++ integer division (truncates toward zero), which Caffe's size formulas use."""
     quotient = abs(numerator) // abs(denominator)

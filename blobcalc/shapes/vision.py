@@ -23,6 +23,7 @@ from blobcalc.shapes.registry import (
     LayerShapes,
     RuleCheckFailed,
     Shape,
+    as_int32,
     canonical_axis,
     check,
     layer_model,
@@ -40,8 +41,9 @@ def _conv_like(ctx: LayerContext, reverse: bool) -> LayerShapes:
     num_spatial = len(bottom) - channel_axis - 1
     window = conv_window(param, num_spatial)
     channels = bottom[channel_axis]
-    num_output = param.num_output
-    group = param.group
+    # int members in base_conv_layer.cpp: a uint32 above INT_MAX is negative to the CHECKs.
+    num_output = as_int32(param.num_output)
+    group = as_int32(param.group)
     check(num_output > 0, "num_output must be greater than 0 (CHECK_GT(num_output_, 0))")
     check(group > 0, "group must be greater than 0")
     if channels % group:
@@ -111,13 +113,15 @@ def pooling_window(param: caffe_pb2.PoolingParameter, bottom: Shape) -> Window:
     if param.global_pooling:
         kernel = (bottom[2], bottom[3])
     elif has("kernel_size"):
-        kernel = (param.kernel_size, param.kernel_size)
+        kernel = (as_int32(param.kernel_size),) * 2
     else:
-        kernel = (param.kernel_h, param.kernel_w)
+        kernel = (as_int32(param.kernel_h), as_int32(param.kernel_w))
     check(kernel[0] > 0, "Filter dimensions cannot be zero.")
     check(kernel[1] > 0, "Filter dimensions cannot be zero.")
-    pad = (param.pad, param.pad) if not has("pad_h") else (param.pad_h, param.pad_w)
-    stride = (param.stride, param.stride) if not has("stride_h") else (param.stride_h, param.stride_w)
+    # pooling_layer.cpp keeps them in int members (kernel_h_, pad_h_, stride_h_, ...).
+    pad = tuple(map(as_int32, (param.pad, param.pad) if not has("pad_h") else (param.pad_h, param.pad_w)))
+    stride = tuple(map(as_int32, (param.stride, param.stride) if not has("stride_h")
+                       else (param.stride_h, param.stride_w)))
     if param.global_pooling:
         check(pad == (0, 0) and stride == (1, 1), "With Global_pooling: true; only pad = 0 and stride = 1")
     if pad != (0, 0):
