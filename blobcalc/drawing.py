@@ -276,18 +276,25 @@ class RenderError(BlobcalcError):
 GRAPHVIZ_HINT = ("Graphviz renders SVG and PNG; install it (Debian: apt-get install graphviz), "
                  "or write .dot or .graphml, which need no program")
 RENDER_TIMEOUT_SECONDS = 300  # a 1,000-layer net lays out in seconds; this only stops a hung `dot`
+# The report's graph is a bonus: a net whose layout would take long is left out, with a note. A
+# 3,000-way fan-out into one Concat (6,000 edges) takes Graphviz half a minute to minutes.
+REPORT_GRAPH_MAX_EDGES = 5_000
+REPORT_GRAPH_SECONDS = 30
 
 
-def render_graphviz(dot_text: str, output_format: str, program: str = "dot") -> bytes:
-    """Run Graphviz on DOT text and return the rendered file (svg, png, …)."""
+def render_graphviz(dot_text: str, output_format: str, program: str = "dot",
+                    timeout: float = RENDER_TIMEOUT_SECONDS) -> bytes:
+    """Run Graphviz on DOT text and return the rendered file (svg, png, …); a run longer than
+    `timeout` seconds is killed (RenderError)."""
     executable = shutil.which(program)
     if executable is None:
         raise MissingProgramError(program, GRAPHVIZ_HINT)
     try:
         completed = subprocess.run([executable, f"-T{output_format}"], input=dot_text.encode("utf-8"),
-                                   capture_output=True, timeout=RENDER_TIMEOUT_SECONDS, check=False)
+                                   capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"{program} did not finish within {RENDER_TIMEOUT_SECONDS} s") from None
+        raise RenderError(f"{program} did not finish within {timeout:g} s (write .dot or .graphml to draw "
+                          "it with another tool)") from None
     except OSError as exc:
         raise MissingProgramError(program, f"{exc.strerror or exc}; {GRAPHVIZ_HINT}") from None
     if completed.returncode != 0:
@@ -296,13 +303,20 @@ def render_graphviz(dot_text: str, output_format: str, program: str = "dot") -> 
     return completed.stdout
 
 
-def graph_svg(analysis: NetAnalysis) -> tuple[str | None, str]:
+def graph_svg(analysis: NetAnalysis, max_edges: int = REPORT_GRAPH_MAX_EDGES,
+              timeout: float = REPORT_GRAPH_SECONDS) -> tuple[str | None, str]:
     """(Graphviz's SVG of the net's layer graph, or None; a note saying why it is missing), for pages
-    that show the graph when they can and still render without Graphviz."""
+    that show the graph when they can and still render without Graphviz. The time is bounded: a graph
+    of more than `max_edges` edges is not laid out, and a layout longer than `timeout` seconds stops."""
+    drawing = layer_drawing(analysis)
+    if len(drawing.edges) > max_edges:
+        return None, (f"The layer graph was left out: it has {len(drawing.edges):,} edges, more than the "
+                      f"{max_edges:,} Graphviz lays out in reasonable time ('blobcalc graph NET -o net.dot' "
+                      "writes it for other tools).")
     try:
-        svg = render_graphviz(to_dot(layer_drawing(analysis)), "svg")
+        svg = render_graphviz(to_dot(drawing), "svg", timeout=timeout)
     except (MissingProgramError, RenderError) as exc:
-        return None, f"The layer graph is not included: {exc}"
+        return None, f"The layer graph was left out: {exc}"
     return svg.decode("utf-8", "replace"), ""
 
 

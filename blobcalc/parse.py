@@ -70,14 +70,59 @@ def parse_message(text: str, path: str, target: message.Message, *, allow_unknow
     except text_format.ParseError as exc:
         line, col = exc.GetLine(), exc.GetColumn()
         reason = str(exc)
+        if line is None:
+            # Raised where protobuf kept no position (deep in a skipped value): name the deepest nesting.
+            deep = nesting_position(text, NESTING_REPORTED)
+            if deep is not None:
+                raise ParseError(path, *deep, f"{reason} (inside blocks nested more than {NESTING_REPORTED} "
+                                              "deep)") from None
         # Python's message repeats "line:col : " in front; we put the position in our own prefix.
         prefix = f"{line}:{col} : "
         if reason.startswith(prefix):
             reason = reason[len(prefix):]
         raise ParseError(path, line, col, reason) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        # Python's text_format recurses once per nested block; name where the nesting went too deep.
+        deep = nesting_position(text, NESTING_REPORTED)
+        line, col = deep if deep is not None else (None, None)
+        raise ParseError(path, line, col, f"blocks nested more than {NESTING_REPORTED} deep: too deep to "
+                                          "parse (no Caffe net nests that far)") from None
+    except ValueError as exc:
         raise ParseError(path, None, None, f"cannot parse: {exc}") from None
     return target
+
+
+NESTING_REPORTED = 100  # protobuf's own default recursion limit for binary messages
+
+
+def nesting_position(text: str, limit: int) -> tuple[int, int] | None:
+    """(line, col), 1-based, of the first `{`, `<` or `[` that opens a block more than `limit` deep,
+    strings and comments skipped; None when nothing nests that deep."""
+    depth = 0
+    line, line_start = 1, 0
+    position, end = 0, len(text)
+    while position < end:
+        char = text[position]
+        if char == "\n":
+            line, line_start = line + 1, position + 1
+        elif char == "#":
+            newline = text.find("\n", position)
+            position = end if newline < 0 else newline
+            continue
+        elif char in "\"'":
+            close = position + 1
+            while close < end and text[close] not in (char, "\n"):
+                close += 2 if text[close] == "\\" else 1
+            position = close + 1 if close < end and text[close] == char else close
+            continue
+        elif char in "{<[":
+            depth += 1
+            if depth > limit:
+                return line, position - line_start + 1
+        elif char in "}>]":
+            depth = max(0, depth - 1)
+        position += 1
+    return None
 
 
 def parse_net(text: str, path: str, *, allow_unknown_fields: bool = False,

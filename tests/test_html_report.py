@@ -232,7 +232,7 @@ def test_report_command_without_graphviz(tmp_path: Path, monkeypatch: pytest.Mon
     output = tmp_path / "lenet.html"
     assert main(["report", str(LENET), "-o", str(output)]) == 0
     page = output.read_text(encoding="utf-8")
-    assert "The layer graph is not included: the program &#x27;dot&#x27; is not installed" in page
+    assert "The layer graph was left out: the program &#x27;dot&#x27; is not installed" in page
     assert page.count("<tr data-order=") == len(report(str(LENET)).analysis.layers)
     assert main(["report", str(LENET), "-o", str(tmp_path / "n.html"), "--no-graph"]) == 0
     assert "left out (--no-graph)" in (tmp_path / "n.html").read_text(encoding="utf-8")
