@@ -8,7 +8,11 @@ override reorders what is shown. Human-readable output shows each of them as a v
 """
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Iterable
+from typing import TextIO
 
 # C0 controls (tab and line breaks included: they break a table's columns and a message's one line), DEL,
 # the C1 controls (U+0080-U+009F: a terminal takes U+009B as CSI), the bidirectional overrides and
@@ -75,3 +79,21 @@ def markdown_cell(text: str) -> str:
 def markdown_text(text: str) -> str:
     """A line of Markdown prose (the summary under the table): control characters and HTML escaped."""
     return escape_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class CsvWriter:
+    """csv.writer with "\\n" line ends that still quotes a cell holding a carriage return: the csv
+    module quotes only the characters of its own line terminator, so with "\\n" a lone "\\r" in a name
+    would go out unquoted and break the row for every reader."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self._writer.writerow(row)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._stream.write(text[:-2] + "\n")

@@ -1,7 +1,6 @@
 """Renderers of scan rows (table, CSV, JSON Lines, JSON) and the summary that follows them."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import Counter
@@ -9,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from blobcalc.escaping import escape_controls, spreadsheet_safe, table_cell
+from blobcalc.escaping import CsvWriter, escape_controls, spreadsheet_safe, table_cell
 from blobcalc.scan import PARTIAL, ScanRow
 from blobcalc.units import human_bytes
 
@@ -34,7 +33,7 @@ def render_jsonl_row(row: ScanRow) -> str:
 
 def render_csv(rows: Sequence[ScanRow], header: bool = True) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out)
     if header:
         writer.writerow(COLUMNS)
     for row in rows:

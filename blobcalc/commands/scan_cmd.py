@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import sys
 from collections.abc import Iterator
 from types import FrameType
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 from blobcalc.commands import Command
 from blobcalc.commands.options import check_weights_pattern
 from blobcalc.errors import UsageError
+from blobcalc.regular_files import file_kind
 from blobcalc.scan import (
     DEFAULT_MAX_BYTES,
     ERROR,
@@ -204,6 +206,12 @@ class _Output:
                 with contextlib.suppress(ValueError, OSError):
                     reconfigure(errors="surrogateescape")
             return self
+        with contextlib.suppress(OSError):
+            mode = os.stat(self.path).st_mode
+            if not stat.S_ISREG(mode):
+                # The rename at the end would replace it: never a device (/dev/full), a FIFO or a folder.
+                raise UsageError(f"--output {self.path}: is {file_kind(mode)}; scan writes its rows to a regular "
+                                 "file (use standard output for a pipe or a device)")
         folder, name = os.path.split(os.path.abspath(self.path))
         self.temporary = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{name}.tmp")
         try:

@@ -1,14 +1,13 @@
 """Renderers of an AuditResult (`blobcalc audit`): one function per format, each returning a string."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from blobcalc.audit import MISSING, UNCHECKED, AuditResult, LayerAudit
-from blobcalc.escaping import escape_controls, spreadsheet_safe, table_cell
+from blobcalc.escaping import CsvWriter, escape_controls, spreadsheet_safe, table_cell
 from blobcalc.report.rows import human_bytes, shape_text
 from blobcalc.report.streaming import write_lines
 from blobcalc.shapes.registry import Shape
@@ -173,7 +172,7 @@ def render_csv(result: AuditResult) -> str:
 
 def write_csv(result: AuditResult, stream: TextIO) -> None:
     """The CSV, row by row; names exact but never a formula a spreadsheet would run."""
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = CsvWriter(stream)
     writer.writerow(COLUMNS)
     for layer in result.layers:
         writer.writerow(["" if layer.net_index is None else layer.net_index,

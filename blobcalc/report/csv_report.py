@@ -1,12 +1,11 @@
 """CSV: one row per layer, then a TOTAL row; shapes as 'NxCxHxW' separated by spaces; bytes."""
 from __future__ import annotations
 
-import csv
 import io
 from typing import TextIO
 
 from blobcalc.api import NetReport
-from blobcalc.escaping import spreadsheet_safe
+from blobcalc.escaping import CsvWriter, spreadsheet_safe
 from blobcalc.report.rows import iter_layer_rows, totals
 from blobcalc.shapes.registry import Shape
 
@@ -31,7 +30,7 @@ def render(report: NetReport, unit: str = "MiB") -> str:
 
 def write(report: NetReport, stream: TextIO, unit: str = "MiB") -> None:
     """Write the CSV to `stream` row by row."""
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = CsvWriter(stream)
     writer.writerow(COLUMNS)
     memory = report.memory
     phase, batch = report.analysis.phase, "" if memory.batch is None else memory.batch
