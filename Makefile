@@ -12,7 +12,7 @@ endif
 PIP ?= $(PYTHON) -m pip
 EXAMPLE ?= blobcalc/examples/lenet.prototxt
 
-.PHONY: install run test lint proto golden bench browser-deps bench-large fuzz
+.PHONY: install run test lint proto golden bench browser-deps bench-large fuzz fuzz-weights
 
 $(VENV)/bin/python:
 	@$(SYSTEM_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -76,3 +76,9 @@ FUZZ_JOBS ?= 2
 FUZZ_SEED ?= 1
 fuzz:
 	$(PYTHON) -m tests.fuzz_mutations --count $(FUZZ_COUNT) --jobs $(FUZZ_JOBS) --seed $(FUZZ_SEED)
+
+# A structure-aware .caffemodel campaign (weights built from the corpus nets, mutated at the wire level,
+# each audited and scanned); failing inputs are saved under fuzz-failures/.
+FUZZ_WEIGHTS_COUNT ?= 20000
+fuzz-weights:
+	$(PYTHON) -m tests.fuzz_weights --count $(FUZZ_WEIGHTS_COUNT) --jobs $(FUZZ_JOBS) --seed $(FUZZ_SEED)

@@ -22,6 +22,7 @@ from blobcalc.errors import BlobcalcError, InputFileError, UsageError
 from blobcalc.escaping import escape_controls
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 
 
 def build_parser(only: Command | None = None) -> argparse.ArgumentParser:
@@ -67,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The system refused a file we were given (-o into a directory, a full disk): not a bug of ours.
         _report(args, InputFileError(str(exc.filename), f"cannot use it: {exc.strerror or exc}"))
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and the shell's code for SIGINT, not a traceback (scan writes its rows first).
+        with contextlib.suppress(OSError):
+            sys.stderr.write("blobcalc: interrupted\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: one line, never a traceback unless --debug
         return _internal_error(args, exc)
     finally:
@@ -148,4 +154,10 @@ def _silence(stream: TextIO | None) -> None:
 
 
 def main_entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # while the commands are still being imported
+        with contextlib.suppress(OSError):
+            sys.stderr.write("blobcalc: interrupted\n")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)

@@ -157,6 +157,18 @@ def _count(shape: Sequence[int]) -> int:
     return result
 
 
+def weights_bytes_for_test() -> bytes:
+    """A small V2 .caffemodel: one convolution with weights and bias (the mutators' unit tests)."""
+    from blobcalc import caffe_pb2
+
+    net = caffe_pb2.NetParameter(name="t")
+    layer = net.layer.add(name="conv1", type="Convolution")
+    layer.blobs.add().shape.dim.extend([2, 1, 3, 3])
+    layer.blobs.add().shape.dim.append(2)
+    layer.blobs[1].data.extend([0.0, 0.0])
+    return bytes(net.SerializeToString())
+
+
 def load_weight_seeds(paths: Sequence[Path]) -> list[Seed]:
     rng = random.Random("blobcalc-weights-seeds")
     seeds = []

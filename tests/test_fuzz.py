@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import fuzz_mutations
+from tests import fuzz_mutations, fuzz_weights
 from tests.fuzz_mutations import HANG, RESULT, TYPED, UNCAUGHT, Seed, load_seeds, make_input, run_campaign, seed_files
 
 CI_INPUTS = 300
@@ -74,3 +74,27 @@ def test_runner_reports_hangs_crashes_and_bugs(monkeypatch: pytest.MonkeyPatch, 
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "hang-0-1.prototxt", "hang-0-1.txt", "uncaught-0-2.prototxt", "uncaught-0-2.txt"]
     assert "--seed 0 --only 1" in (tmp_path / "hang-0-1.txt").read_text()
+
+
+def test_weights_fuzzer_finds_no_bug_in_a_short_run(tmp_path: Path) -> None:
+    """A short seeded run of tests/fuzz_weights.py (`make fuzz-weights` runs a long one)."""
+    seeds = fuzz_weights.load_weight_seeds(seed_files()[:30])
+    if not seeds:
+        pytest.skip("no seed nets")
+    campaign = run_campaign(seeds, 60, CI_SEED, jobs=1, timeout=30.0, failures_dir=tmp_path,
+                            maker=fuzz_weights.make_weights_input, runner=fuzz_weights.audit_bytes,
+                            suffix=".caffemodel")
+    report = "\n\n".join(f"input {index} ({description}): {outcome}\n{detail}"
+                         for index, outcome, detail, description in campaign.failures)
+    assert not campaign.failures, f"{campaign.summary()}\n{report}"
+    assert campaign.inputs == 60 and campaign.outcomes[TYPED] > 0
+
+
+@pytest.mark.parametrize("name", sorted(fuzz_weights.MUTATORS))
+def test_each_weights_mutator_gives_bytes(name: str) -> None:
+    seed = fuzz_weights.weights_bytes_for_test()
+    for i in range(20):
+        fields = fuzz_weights.decode(seed)
+        assert fields is not None
+        mutated = fuzz_weights.encode(fuzz_weights.MUTATORS[name](fields, random.Random(i)))
+        assert isinstance(mutated, bytes)

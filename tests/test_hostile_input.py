@@ -329,13 +329,18 @@ def test_a_layer_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path, capsys: 
     (["scan", "--jobs", "1", "--no-progress", "--weights-pattern", "{dir}/{stem", LENET], 2, "--weights-pattern"),
     (["scan", "--jobs", "1", "--no-progress", "--weights-pattern", "{dir.__class__}", LENET], 2, "is not a field"),
     (["scan", "--jobs", "1", "--no-progress", "--weights-pattern", "{0}", LENET], 2, "is not a field"),
-    (["fit", LENET, "--memory", "1" + "0" * 400 + "GiB"], 1, "blob size exceeds INT_MAX"),
 ])
 def test_huge_numbers_and_bad_patterns_are_one_line_errors(argv: list[str], code: int, message: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     got, _, err = run(argv, capsys)
     assert (got, err.count("\n")) == (code, 1), err
     assert err.startswith("blobcalc: error: ") and message in err
+
+
+def test_a_budget_beyond_float_range_is_no_overflow(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["fit", LENET, "--memory", "1" + "0" * 400 + "GiB"], capsys)
+    assert code in (0, 1) and "internal error" not in err
+    assert "10,240,000,000" in out  # the budget, exactly
 
 
 def test_huge_figures_are_printed_exactly(capsys: pytest.CaptureFixture[str]) -> None:
