@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,23 +92,3 @@ def add_memory_options(parser: argparse.ArgumentParser) -> None:
                         help="unit of the human-readable figures (KiB/MiB/GiB are powers of 1024, "
                              "KB/MB/GB of 1000)")
 
-
-WEIGHTS_PATTERN_FIELDS = ("dir", "stem")
-
-
-def check_weights_pattern(pattern: str) -> str:
-    """A --weights-pattern that names only {dir} and {stem}, with no conversion or format spec (str.format
-    would otherwise fail per file, or read attributes: '{dir.__class__}'); braces double as {{ }}."""
-    try:
-        fields = list(string.Formatter().parse(pattern))
-    except ValueError as exc:
-        raise UsageError(f"--weights-pattern {pattern!r}: {exc} (use {{dir}} and {{stem}}; "
-                         "{{ and }} for a brace)") from None
-    for _, name, spec, conversion in fields:
-        if name is None:
-            continue
-        if name not in WEIGHTS_PATTERN_FIELDS or spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise UsageError(f"--weights-pattern {pattern!r}: {shown} is not a field it knows; use {{dir}} and "
-                             "{stem} only, e.g. '{dir}/{stem}.caffemodel'")
-    return pattern

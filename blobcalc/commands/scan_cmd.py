@@ -11,13 +11,13 @@ import contextlib
 import os
 import signal
 import stat
+import string
 import sys
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any, TextIO
 
 from blobcalc.commands import Command
-from blobcalc.commands.options import check_weights_pattern
 from blobcalc.errors import UsageError
 from blobcalc.regular_files import file_kind
 from blobcalc.scan import (
@@ -274,6 +274,28 @@ def _interrupts() -> Iterator[_Interrupts]:
         yield interrupts
     finally:
         interrupts.stop()
+
+
+
+WEIGHTS_PATTERN_FIELDS = ("dir", "stem")
+
+
+def check_weights_pattern(pattern: str) -> str:
+    """A --weights-pattern that names only {dir} and {stem}, with no conversion or format spec (str.format
+    would otherwise fail per file, or read attributes: '{dir.__class__}'); braces double as {{ }}."""
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise UsageError(f"--weights-pattern {pattern!r}: {exc} (use {{dir}} and {{stem}}; "
+                         "{{ and }} for a brace)") from None
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in WEIGHTS_PATTERN_FIELDS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise UsageError(f"--weights-pattern {pattern!r}: {shown} is not a field it knows; use {{dir}} and "
+                             "{stem} only, e.g. '{dir}/{stem}.caffemodel'")
+    return pattern
 
 
 COMMAND = Command("scan", add_arguments, run, "one row per file for whole directory trees of nets")
