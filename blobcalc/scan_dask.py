@@ -10,6 +10,7 @@ gets an error row, and every path keeps its row.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -42,8 +43,10 @@ def connect(address: str) -> Iterator[Any]:
         if count and not count.isdigit():
             raise UsageError(f"--dask local:N takes a number of workers (got {address!r})")
         workers = int(count or os.cpu_count() or 1)
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        # Its logs are silenced: a cluster started and stopped by the scan itself has nothing to tell the
+        # user that the rows do not, and under load its shutdown logs harmless heartbeat tracebacks.
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             yield client
         return
     try:
