@@ -73,6 +73,9 @@ class MemoryReport:
     per_image_partial: bool = False  # the batch-1 analysis has unknown layers
     training_unknown: str = ""  # the TRAIN net's unknown layers: how many, the first and why ("" if none)
     test_batches: tuple[int | None, ...] = ()  # the batch of each of `test_nets`
+    # With an assumed loss: Caffe's own figure for the file as written (no loss weight, so Net::Init marks
+    # no layer for backward); None when `training` is already that figure.
+    training_as_written: NetMemory | None = None
 
     @property
     def partial(self) -> bool:
@@ -169,6 +172,7 @@ class _Training:
     seed: SeedEstimate | None
     seed_error: str
     unknown: str = ""
+    as_written: NetMemory | None = None
 
 
 def unknown_layers_text(analysis: NetAnalysis) -> str:
@@ -210,7 +214,7 @@ def build_memory_report(analysis: NetAnalysis, at_batch: AtBatch, train_analysis
                         training.notes, tests, solver, training.seed, training.seed_error or per_image_error,
                         seed_notes(analysis), training.batch, training.assumed_loss, seed_inference, maccs,
                         per_image_partial, training.unknown,
-                        tuple(net_batch(test, requested_batch) for test in test_analyses))
+                        tuple(net_batch(test, requested_batch) for test in test_analyses), training.as_written)
 
 
 def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAnalysis | None, element_bytes: int,
@@ -231,6 +235,10 @@ def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAna
         trained, assumed = with_assumed_loss(train) if assume_loss else (train, ())
         training = net_memory(trained, training=True, element_bytes=element_bytes, solver=solver, device=device,
                               engine=engine, run_phase=run_phase)
+        # Caffe's answer for the file as written stays beside the assumption (what a real run allocates).
+        as_written = None if not assumed else net_memory(
+            train, training=True, element_bytes=element_bytes, solver=solver, device=device, engine=engine,
+            run_phase=run_phase)
     except BlobcalcError as exc:
         return _Training(None, f"the TRAIN phase of this net cannot be analysed: {exc}", (), None, (), None,
                          "the TRAIN phase of this net cannot be analysed")
@@ -250,7 +258,7 @@ def _training(analysis: NetAnalysis, at_batch: AtBatch, train_analysis: TrainAna
             seed = SeedEstimate(activations, per_image.param_count, inputs, batch)
         except BlobcalcError as exc:
             seed_error = f"the TRAIN net cannot be analysed at batch 1: {exc}"
-    return _Training(training, "", notes, batch, assumed, seed, seed_error, unknown_layers_text(train))
+    return _Training(training, "", notes, batch, assumed, seed, seed_error, unknown_layers_text(train), as_written)
 
 
 def _per_image(analysis: NetAnalysis, at_batch: AtBatch,

@@ -97,6 +97,23 @@ def test_assumed_loss_in_every_output(tmp_path: Path) -> None:
     assert row.training_bytes is not None and row.training_bytes > literal
 
 
+def test_caffes_figure_for_the_file_as_written_stays_beside_the_assumption(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # JSON `training` is what Caffe allocates for the file as written (what golden-memory measured), the
+    # assumed-loss figure is beside it; the summary prints both.
+    assumed, literal = report(str(RESNET50), batch=2), report(str(RESNET50), batch=2, assume_loss=False)
+    document = as_dict(assumed)["memory"]
+    assert literal.memory.training is not None and assumed.memory.training is not None
+    assert document["training"]["totals"] == as_dict(literal)["memory"]["training"]["totals"]
+    assert document["training"]["totals"]["activation_diff"] == 0
+    assert document["training_with_assumed_loss"]["totals"]["total"] == assumed.memory.training.totals.total
+    assert as_dict(literal)["memory"]["training_with_assumed_loss"] is None
+    assert main(["analyze", str(RESNET50), "--batch", "2", "--summary", "--units", "B"]) == 0
+    out = capsys.readouterr().out
+    assert f"Caffe as written (no loss weight, so no backward pass; what a real run of this file allocates): " \
+           f"{literal.memory.training.totals.total:,} B" in out
+
+
 def test_a_net_with_a_loss_gets_none_assumed() -> None:
     memory = report(str(CAFFENET_TRAIN_VAL)).memory
     assert memory.assumed_loss == () and memory.training_notes == ()

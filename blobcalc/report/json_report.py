@@ -115,6 +115,20 @@ def _compute_row(row: LayerCompute, unknown: bool) -> dict[str, Any]:
     return entry
 
 
+def _training_block(report: NetReport, training: NetMemory) -> dict[str, Any]:
+    """One training figure of the TRAIN net, with its solver and the solver's test nets."""
+    memory = report.memory
+    train_partial = memory.training_partial
+    unknown = {layer.index for layer in report.analysis.unknown_layers} if report.analysis.phase == "TRAIN" else set()
+    total = training.totals.total + sum(test.totals.total for test in memory.test_nets)
+    return {**_net_memory(training, unknown),
+            "solver": {"type": memory.solver.type,
+                       "regularization_type": memory.solver.regularization_type,
+                       "weight_decay": memory.solver.weight_decay, "source": memory.solver.source},
+            "test_nets": [_net_memory(test, set()) for test in memory.test_nets],
+            "total_with_test_nets": exact(total, train_partial)}
+
+
 def as_dict(report: NetReport) -> dict[str, Any]:
     return _materialized(_document(report))
 
@@ -147,13 +161,12 @@ def _document(report: NetReport) -> dict[str, Any]:
         "inference": {**_net_memory(memory.inference, unknown),
                       "peak_with_freeing": {"bytes": exact(memory.peak.peak_bytes, partial),
                                             "during_layer": memory.peak.peak_layer}},
-        "training": None if memory.training is None else {
-            **_net_memory(memory.training, unknown if analysis.phase == "TRAIN" else set()),
-            "solver": {"type": memory.solver.type,
-                       "regularization_type": memory.solver.regularization_type,
-                       "weight_decay": memory.solver.weight_decay, "source": memory.solver.source},
-            "test_nets": [_net_memory(test, set()) for test in memory.test_nets],
-            "total_with_test_nets": exact(memory.training_total or 0, train_partial)},
+        # `training`: what Caffe allocates training the file as written (golden-memory measures this);
+        # when the TRAIN net has no loss weight, `training_with_assumed_loss` is beside it (see assumed_loss).
+        "training": None if memory.training is None else _training_block(
+            report, memory.training_as_written or memory.training),
+        "training_with_assumed_loss": None if memory.training is None or not memory.assumed_loss
+        else _training_block(report, memory.training),
         "training_error": memory.training_error,
         "training_notes": list(memory.training_notes),
         # Blobs given `loss_weight: 1` because the TRAIN net has no loss (empty: none assumed).

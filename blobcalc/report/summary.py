@@ -81,6 +81,10 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
         tests = "".join(f" + test net (TEST, {batch_text(batch)}) {bytes_text(test.totals.total, test.partial, unit)}"
                         for test, batch in zip(memory.test_nets, memory.test_batches, strict=False))
         notes = ((memory.assumed_loss_text,) if memory.assumed_loss else ()) + memory.training_notes
+        if memory.training_as_written is not None:
+            as_written = memory.training_as_written.totals.total + sum(t.totals.total for t in memory.test_nets)
+            notes += (f"Caffe as written (no loss weight, so no backward pass; what a real run of this file "
+                      f"allocates): {bytes_text(as_written, train_partial, unit)}",)
         items.append(SummaryItem(
             f"training ({train_net}, {solver.type} solver{' from ' + solver.source if solver.source else ''}, "
             f"{memory.device.upper()})",
@@ -136,7 +140,7 @@ def summary_lines(report: NetReport, unit: str) -> list[str]:
     lines = []
     for item in summary_items(report, unit):
         lines.append(f"{item.label}: {item.value}")
-        lines += [f"  {note}" if note.startswith(("seed vs Caffe", "assumed loss")) else f"  note: {note}"
+        lines += [f"  {note}" if note.startswith(("seed vs Caffe", "assumed loss", "Caffe as written")) else f"  note: {note}"
                   for note in item.notes]
     return lines
 
