@@ -136,12 +136,14 @@ def _unknown(report: NetReport) -> set[int]:
     return {layer.index for layer in report.analysis.unknown_layers}
 
 
+_OWN_LINE_NOTES = ("seed vs Caffe", "assumed loss", "Caffe as written")  # printed without "note:"
+
+
 def summary_lines(report: NetReport, unit: str) -> list[str]:
     lines = []
     for item in summary_items(report, unit):
         lines.append(f"{item.label}: {item.value}")
-        lines += [f"  {note}" if note.startswith(("seed vs Caffe", "assumed loss", "Caffe as written")) else f"  note: {note}"
-                  for note in item.notes]
+        lines += [f"  {note}" if note.startswith(_OWN_LINE_NOTES) else f"  note: {note}" for note in item.notes]
     return lines
 
 
