@@ -151,6 +151,7 @@ class NetMemory:
     device: str = "gpu"
     engine: str = "caffe"
     not_modelled: tuple[str, ...] = ()  # "layer (type): why", for layers whose buffers are not modelled
+    workspace_bound: int = 0  # cuDNN workspaces (cudaMalloc, no SyncedMemory): at most this, not in the totals
 
 
 def _diff_storages(analysis: NetAnalysis, storage: Storage,
@@ -190,6 +191,7 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
     diffs = _diff_storages(analysis, storage, contexts)
     rows = []
     not_modelled: list[str] = []
+    workspace_bound = 0
     writer, shape_of = storage.writer, storage.shape
     for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
         data = diff = 0
@@ -209,13 +211,14 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
         buffers, why = _layer_buffers(result, ctx, layer_model_of(result, layer))
         if why:
             not_modelled.append(f"{result.name} ({result.type}): {why}")
+        workspace_bound += sum(b.bytes(element_bytes) for b in buffers if b.bound_only)
         rows.append(LayerMemory(result.index, result.name, result.type, data * element_bytes,
                                 diff * element_bytes, params * element_bytes,
                                 (params if training else 0) * element_bytes, solver_elements * element_bytes,
-                                buffers, sum(b.bytes(element_bytes) for b in buffers)))
+                                buffers, sum(b.bytes(element_bytes) for b in buffers if not b.bound_only)))
     frozen_rows = tuple(rows)
     return NetMemory(training, element_bytes, frozen_rows, _sum_rows(frozen_rows),
-                     analysis.partial or bool(not_modelled), device, engine, tuple(not_modelled))
+                     analysis.partial or bool(not_modelled), device, engine, tuple(not_modelled), workspace_bound)
 
 
 def _layer_buffers(result: LayerResult, ctx: RunContext | None, model: object) -> tuple[tuple[Buffer, ...], str]:
@@ -275,7 +278,7 @@ def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES, de
             if storage.data_owner.get(ref) == ref and ref not in storage.data_in_buffer:
                 live += count(storage.shape[ref]) * element_bytes
         buffers, _ = _layer_buffers(result, ctx, layer_model_of(result, layer))
-        scratch = sum(b.bytes(element_bytes) for b in buffers)
+        scratch = sum(b.bytes(element_bytes) for b in buffers if not b.bound_only)
         if live + scratch > peak:
             peak, peak_layer = live + scratch, result.name
         for owner in freed_at.get(result.index, ()):

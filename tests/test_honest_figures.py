@@ -163,7 +163,8 @@ def test_partial_figures_are_lower_bounds() -> None:
     known = sum(layer.param_count for layer in analysis.layers)
     text = render(result, "table")
     assert f"parameters: at least {known:,}" in text
-    assert re.search(r"inference \(TEST net, batch \d+, float32\): at least [\d,.]+ MiB = known layers only", text)
+    assert re.search(r"inference \(TEST net, batch \d+, float32, GPU, cuDNN engine\): at least [\d,.]+ MiB = "
+                     r"known layers only", text)
     data = as_dict(result)
     assert data["param_count"] is None and data["known_part"]["param_count"] == known
     assert data["memory"]["inference"]["known_part"]["total"] == result.memory.inference.totals.total

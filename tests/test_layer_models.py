@@ -105,3 +105,33 @@ def test_a_type_without_buffers_or_compute_makes_the_figures_partial(tmp_path: P
     assert result.memory.inference.not_modelled == ("fold (ToyFold): its type's model declares no buffers",)
     fold = result.compute[1]
     assert not fold.modelled and fold.why_not_modelled == "no compute model for this layer type"
+
+
+ENGINE_NET = '''name: "engines"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "own" type: "Convolution" bottom: "conv" top: "own"
+        convolution_param { num_output: 4 kernel_size: 3 engine: CAFFE } }
+layer { name: "pool" type: "Pooling" bottom: "own" top: "pool" pooling_param { pool: MAX kernel_size: 2 } }
+'''
+
+
+def _buffer_names(result_memory: object, layer: str) -> list[str]:
+    rows = result_memory.rows
+    return [b.name for row in rows if row.name == layer for b in row.buffers]
+
+
+def test_cudnn_engine_drops_im2col_and_bounds_its_workspace_apart() -> None:
+    caffe = report(ENGINE_NET, engine="caffe").memory.inference
+    cudnn = report(ENGINE_NET, engine="cudnn").memory.inference
+    assert any(name.startswith("col_buffer_") for name in _buffer_names(caffe, "conv"))
+    assert not any(name.startswith("col_buffer_") for name in _buffer_names(cudnn, "conv"))
+    # A layer's own engine field wins (layer_factory.cpp); MAX pooling stays Caffe's under cuDNN.
+    assert any(name.startswith("col_buffer_") for name in _buffer_names(cudnn, "own"))
+    assert any(name.startswith("max_idx_") for name in _buffer_names(cudnn, "pool"))
+    # The workspace is cudaMalloc'd, its size cuDNN's choice: a bound (8 MiB x group x 3), in no total.
+    assert cudnn.workspace_bound == 8 * 1024 * 1024 * 3 and caffe.workspace_bound == 0
+    col_bytes = 4 * 3 * 9 * 6 * 6
+    assert caffe.totals.buffers - cudnn.totals.buffers == col_bytes
+    # The CPU path has no engines.
+    assert report(ENGINE_NET, device="cpu", engine="cudnn").memory.inference.totals == caffe.totals

@@ -92,7 +92,7 @@ def _layer_memory(row: LayerMemory, element_bytes: int, unknown: bool) -> dict[s
         "activation_data": row.activation_data, "activation_diff": row.activation_diff,
         "param_data": row.param_data, "param_diff": row.param_diff, "solver_state": row.solver_state,
         "buffers": [{"name": b.name, "elements": b.elements, "bytes": b.bytes(element_bytes), "step": b.step}
-                    for b in row.buffers],
+                    for b in row.buffers if not b.bound_only],
         "buffer_bytes": row.buffer_bytes, "total": row.total}
     if unknown:  # a layer of unknown shapes: its figures are unknown, not 0
         figures = {key: None for key in figures}
@@ -104,6 +104,8 @@ def _net_memory(memory: NetMemory, unknown: set[int]) -> dict[str, Any]:
     return {"totals": {key: exact(value, memory.partial) for key, value in figures.items()},
             "partial": memory.partial, "known_part": _known_part(figures, memory.partial),
             "not_modelled": list(memory.not_modelled),
+            # cuDNN's cudaMalloc'd workspaces: an upper bound, in no figure above (its size is cuDNN's choice).
+            "cudnn_workspace_bound": memory.workspace_bound,
             "layers": (_layer_memory(row, memory.element_bytes, row.index in unknown) for row in memory.rows)}
 
 

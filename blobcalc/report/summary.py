@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 
 from blobcalc.api import NetReport
-from blobcalc.memory import MemoryTotals
-from blobcalc.memory_report import unknown_layers_text
+from blobcalc.memory import MemoryTotals, NetMemory
+from blobcalc.memory_report import MemoryReport, unknown_layers_text
 from blobcalc.report.figures import batch_text, bytes_text, count_text
 from blobcalc.report.rows import totals
 from blobcalc.units import format_bytes
@@ -63,9 +63,10 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
                     f"{'' if partial else '; float32, counts in-place tops again)'}{mark}"),
         SummaryItem(f"unique blob data Caffe really allocates ({net})",
                     f"{bytes_text(memory.unique_blob_bytes, partial, unit)}{mark}"),
-        SummaryItem(f"inference ({net}, {memory.dtype})",
+        SummaryItem(f"inference ({net}, {memory.dtype}, {_device(memory)})",
                     f"{bytes_text(memory.inference.totals.total, partial, unit)}"
-                    f"{_components(memory.inference.totals, unit, False, partial)}{mark}"),
+                    f"{_components(memory.inference.totals, unit, False, partial)}{mark}",
+                    _model_notes(memory.inference, unit)),
         SummaryItem(f"inference with each blob freed after its last reader ({net})",
                     f"{bytes_text(memory.peak.peak_bytes, partial, unit)}"
                     f"{f' (peak during {memory.peak.peak_layer!r})' if memory.peak.peak_layer else ''}{mark}"),
@@ -87,7 +88,7 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
                       f"allocates): {bytes_text(as_written, train_partial, unit)}",)
         items.append(SummaryItem(
             f"training ({train_net}, {solver.type} solver{' from ' + solver.source if solver.source else ''}, "
-            f"{memory.device.upper()})",
+            f"{_device(memory)})",
             f"{bytes_text(memory.training_total or 0, train_partial, unit)}"
             f"{_components(memory.training.totals, unit, True, train_partial)}{tests}{train_mark}", notes))
     else:
@@ -95,6 +96,19 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
     items.append(_seed_item(report, unit))
     items.append(_compute_item(report, mark))
     return items
+
+
+def _device(memory: MemoryReport) -> str:
+    """Which code path of Caffe the figures follow: CPU, or GPU with Caffe's or cuDNN's layers."""
+    return "CPU" if memory.device == "cpu" else f"GPU, {'cuDNN' if memory.engine == 'cudnn' else 'Caffe'} engine"
+
+
+def _model_notes(net_memory: NetMemory, unit: str) -> tuple[str, ...]:
+    notes = [f"buffers not modelled (left out): {item}" for item in net_memory.not_modelled[:8]]
+    if net_memory.workspace_bound:
+        notes.append(f"cuDNN convolution workspaces (cudaMalloc, in no figure here): at most "
+                     f"{format_bytes(net_memory.workspace_bound, unit)}, as cuDNN's chosen algorithms need")
+    return tuple(notes)
 
 
 def _seed_item(report: NetReport, unit: str) -> SummaryItem:

@@ -34,6 +34,9 @@ class Buffer:
     elements: int
     step: str = FORWARD  # SETUP, FORWARD or BACKWARD: when it is first touched (lazily allocated)
     fixed_element_bytes: int | None = None  # None: the net's dtype; INT_BYTES for int blobs
+    # A bound on memory that is no SyncedMemory (cuDNN's cudaMalloc'd workspaces): reported apart,
+    # never added to the totals, since its real size is chosen by cuDNN at run time.
+    bound_only: bool = False
 
     def bytes(self, element_bytes: int) -> int:
         return self.elements * (self.fixed_element_bytes or element_bytes)

@@ -205,6 +205,9 @@ def _bias_cost(ctx: RunContext) -> Cost:
 layer_model("Bias", buffers=_bias_buffers, compute=_bias_cost)
 
 
+CUDNN_LRN_MAX_N = 16  # cudnn.h: the largest local_size cuDNN's LRN takes
+
+
 def _lrn_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
     """lrn_layer.cpp/.cu. ACROSS_CHANNELS: Forward writes scale_ (like the bottom; the CPU path's
     padded_square/padded_ratio are freed before Forward/Backward return). WITHIN_CHANNEL runs inner
@@ -215,8 +218,11 @@ def _lrn_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
     param = ctx.layer.lrn_param
     elements = count(ctx.bottom)
     across = param.norm_region == caffe_pb2.LRNParameter.ACROSS_CHANNELS
-    if ctx.uses_cudnn(param.engine):
-        return ()
+    # layer_factory.cpp GetLRNLayer: ACROSS_CHANNELS with local_size over CUDNN_LRN_MAX_N (16) stays Caffe's.
+    if ctx.uses_cudnn(param.engine) and not (across and param.local_size > CUDNN_LRN_MAX_N):
+        if across:
+            return ()
+        return (Buffer("CuDNNLCNLayer tempData1, tempData2 (cudaMalloc, like the bottom)", 2 * elements, SETUP),)
     if across:
         return (Buffer("scale_ (across-channel norms)", elements, FORWARD),)
     buffers = [Buffer("square_output_", elements), Buffer("pool_output_", elements), Buffer("power_output_", elements)]

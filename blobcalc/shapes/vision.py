@@ -164,6 +164,10 @@ def pooling(ctx: LayerContext) -> LayerShapes:
 
 # --- The model of Convolution, Deconvolution and Pooling beyond their shapes ---------------------
 
+CUDNN_WORKSPACE_LIMIT_BYTES = 8 * 1024 * 1024  # cudnn_conv_layer.cpp workspace_limit_bytes
+CUDNN_STREAMS_PER_GROUP = 3  # cudnn_conv_layer.cpp
+
+
 def conv_geometry_buffers(num_spatial: int) -> tuple[Buffer, ...]:
     """base_conv_layer.cpp LayerSetUp fills kernel_shape_, stride_, pad_, dilation_ (Blob<int> of one
     value per spatial axis) and Reshape fills conv_input_shape_ (channels + spatial axes)."""
@@ -186,7 +190,15 @@ def conv_buffers(ctx: RunContext, reverse: bool) -> tuple[Buffer, ...]:
     buffers = list(conv_geometry_buffers(num_spatial))
     if param.bias_term:
         buffers.append(Buffer("bias_multiplier_", count(ctx.top, channel_axis + 1), SETUP))
-    if ctx.uses_cudnn(param.engine):
+    # layer_factory.cpp: a DEFAULT engine becomes cuDNN unless a dilation exceeds 1.
+    dilated = any(d > 1 for d in param.dilation)
+    if ctx.uses_cudnn(param.engine) and not (dilated and not param.engine):
+        # cudnn_conv_layer.cpp / cudnn_deconv_layer.cpp Reshape: per bottom, the forward, backward-filter
+        # and backward-data algorithms are chosen under workspace_limit_bytes (8 MiB); the largest of the
+        # three is cudaMalloc'd once per group and CUDNN_STREAMS_PER_GROUP (3) stream.
+        bound = CUDNN_WORKSPACE_LIMIT_BYTES * param.group * CUDNN_STREAMS_PER_GROUP
+        buffers.append(Buffer("cuDNN workspace (cudaMalloc; at most 8 MiB x group x 3 streams)", bound, SETUP, 1,
+                              bound_only=True))
         return tuple(buffers)
     window = conv_window(param, num_spatial)
     one_by_one = all(k == 1 for k in window.kernel) and all(s == 1 for s in window.stride) and not any(window.pad)
@@ -239,9 +251,12 @@ layer_model("Deconvolution", buffers=_deconvolution_buffers, compute=_deconvolut
 
 def _pooling_buffers(ctx: RunContext) -> tuple[Buffer, ...]:
     """pooling_layer.cpp/.cu: MAX with one top keeps argmax indices in max_idx_ (int); STOCHASTIC in
-    TRAIN keeps sampled indices in rand_idx_. cuDNN pooling (cudnn_pooling_layer) keeps neither."""
+    TRAIN keeps sampled indices in rand_idx_. cuDNN pooling (cudnn_pooling_layer) keeps nothing."""
     param = ctx.layer.pooling_param
-    if ctx.uses_cudnn(param.engine) and len(ctx.top_shapes) == 1:
+    # layer_factory.cpp GetPoolingLayer: cuDNN only for one top and not MAX (Caffe's own MAX pooling
+    # keeps its index tracking).
+    if (ctx.uses_cudnn(param.engine) and len(ctx.top_shapes) == 1
+            and param.pool != caffe_pb2.PoolingParameter.MAX):
         return ()
     if param.pool == caffe_pb2.PoolingParameter.MAX and len(ctx.top_shapes) == 1:
         return (Buffer("max_idx_ (argmax indices)", count(ctx.top), FORWARD, INT_BYTES),)
