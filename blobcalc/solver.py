@@ -129,10 +129,14 @@ def resolve_net_path(name: str, solver_path: str) -> tuple[str, str]:
         if os.path.isfile(beside):
             return beside, (f"by its file name beside the solver ('{name}' is not found relative to the working "
                             "directory, where Caffe looks)")
-        flattened = os.path.join(os.path.dirname(solver_path), "__".join(parts))
-        if len(parts) > 1 and os.path.isfile(flattened):
-            return flattened, (f"beside the solver, the path's folders joined by '__' ('{name}' is not found "
-                               "relative to the working directory, where Caffe looks)")
+        # The same flattening of the solver's own folder: SqueezeNet_v1.0__solver.prototxt names
+        # "train_val.prototxt" of its folder, stored as SqueezeNet_v1.0__train_val.prototxt.
+        solver_folder_prefix = os.path.basename(solver_path).rpartition("__")[0]
+        for flattened_parts in (parts, [solver_folder_prefix, *parts] if solver_folder_prefix else []):
+            flattened = os.path.join(os.path.dirname(solver_path), "__".join(flattened_parts))
+            if len(flattened_parts) > 1 and os.path.isfile(flattened):
+                return flattened, (f"beside the solver, the path's folders joined by '__' ('{name}' is not found "
+                                   "relative to the working directory, where Caffe looks)")
     raise SolverError(solver_path, f"net file '{name}' not found relative to the working directory, the "
                                    "solver's folder or any folder above it, nor by its file name beside the solver")
 

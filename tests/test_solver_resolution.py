@@ -53,6 +53,15 @@ def test_flattened_download_names_beside_the_solver() -> None:
     assert "joined by '__'" in plan.train_net.resolution
 
 
+def test_flattened_folder_of_the_solver_itself() -> None:
+    """SqueezeNet_v1.0/solver.prototxt names "train_val.prototxt" of its own folder; stored flattened, the
+    folder is the file names' shared prefix."""
+    squeezenet = CORPUS / "forresti__SqueezeNet"
+    plan = plan_solver(str(squeezenet / "SqueezeNet_v1.0__solver.prototxt"))
+    assert plan.train_net.path == str(squeezenet / "SqueezeNet_v1.0__train_val.prototxt")
+    assert "joined by '__'" in plan.train_net.resolution
+
+
 def test_missing_net_names_every_place_tried(zoo: Path) -> None:
     (zoo / "train_val.prototxt").unlink()
     with pytest.raises(SolverError, match="nor by its file name beside the solver"):
