@@ -26,6 +26,11 @@ from blobcalc.scan import Analysed, ScanOptions, ScanRow, file_digest, folders_u
 FORMAT = 3  # of the entries; a new format lives in a new folder
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # ~1 KiB an entry: about half a million files
 _ROW_FIELDS = {f.name: f.type for f in dataclasses.fields(ScanRow)}
+# Fields by type: `str`, `int | None` (counts and bytes) and `tuple[str, ...]` (a JSON list of strings).
+_TEXT_FIELDS = tuple(name for name, kind in _ROW_FIELDS.items() if kind == "str")
+_COUNT_FIELDS = tuple(name for name, kind in _ROW_FIELDS.items() if kind == "int | None")
+_LIST_FIELDS = tuple(name for name, kind in _ROW_FIELDS.items() if kind.startswith("tuple[str"))
+assert len(_TEXT_FIELDS) + len(_COUNT_FIELDS) + len(_LIST_FIELDS) == len(_ROW_FIELDS), "a ScanRow field type"
 # plugins.ENTRY_POINT_GROUP, written out: importing plugins loads the shape registry, which a rescan
 # answered from the cache does not need (tests/test_scan_cache.py checks that the two agree).
 ENTRY_POINT_GROUP = "blobcalc.shape_rules"
@@ -48,6 +53,7 @@ class ScanCache:
 
     def __init__(self, directory: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.directory = Path(directory or default_directory()) / f"v{FORMAT}"
+        self.entries = str(self.directory)
         self.max_bytes = max_bytes
         self.build = remembered_build_fingerprint(self.directory)
         self.hits = self.misses = self.stored = 0
@@ -63,15 +69,16 @@ class ScanCache:
             prefix = self._prefixes[options] = json.dumps(identity, sort_keys=True).encode() + b"\0"
         return hashlib.sha256(prefix + path.encode("utf-8", "surrogateescape")).hexdigest()
 
-    def _entry_path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
+    def _entry_path(self, key: str) -> str:
+        return os.path.join(self.entries, key[:2], f"{key}.json")
 
     def lookup(self, path: str, options: ScanOptions) -> ScanRow | None:
         """The cached row when the file (and every file the row depends on) is unchanged, else None."""
         key = self._key(path, options)
         entry_path = self._entry_path(key)
         try:
-            entry = json.loads(entry_path.read_bytes())
+            with open(entry_path, "rb") as handle:
+                entry = json.loads(handle.read())
             row = _checked_entry(entry, key, path)
         except (OSError, ValueError, TypeError, KeyError):
             row = None
@@ -98,8 +105,8 @@ class ScanCache:
         import tempfile
 
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(handle, "wb") as out:
                     out.write(data)
@@ -158,22 +165,19 @@ def _checked_entry(entry: Any, key: str, path: str) -> ScanRow | None:
     fields = entry.get("row")
     if not isinstance(fields, dict) or set(fields) != set(_ROW_FIELDS) or fields.get("path") != path:
         return None
-    values: dict[str, Any] = {}
-    for name, value in fields.items():
-        kind = _ROW_FIELDS[name]
-        if "tuple" in kind:
-            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-                return None
-            values[name] = tuple(value)
-        elif "int" in kind:
-            if not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
-                return None
-            values[name] = value
-        elif not isinstance(value, str):
+    for name in _TEXT_FIELDS:
+        if type(fields[name]) is not str:
             return None
-        else:
-            values[name] = value
-    return ScanRow(**values)
+    for name in _COUNT_FIELDS:
+        value = fields[name]
+        if value is not None and type(value) is not int:  # bool is not int here
+            return None
+    for name in _LIST_FIELDS:
+        value = fields[name]
+        if type(value) is not list or not all(type(item) is str for item in value):
+            return None
+        fields[name] = tuple(value)
+    return ScanRow(**fields)
 
 
 def build_fingerprint() -> str:
