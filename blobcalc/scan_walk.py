@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from blobcalc.regular_files import file_kind
+
 NET, SOLVER, WEIGHTS, OTHER, SPECIAL, UNREADABLE = "net", "solver", "weights", "other", "special", "unreadable"
 
 # Files a scan writes beside its output while it runs: never read back by a scan of the same tree.
@@ -130,9 +132,6 @@ def _candidate(path: str, info: os.stat_result) -> Candidate:
     return Candidate(path, f"{file_kind(info.st_mode)}, never opened", SPECIAL)
 
 
-def file_kind(mode: int) -> str:
-    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
 
 
 class _Excluded:
