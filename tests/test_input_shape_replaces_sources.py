@@ -68,3 +68,16 @@ def test_video_data_is_a_fork_field_of_a_later_ssd_release(tmp_path: Path,
 def test_input_shape_still_refuses_a_layer_with_bottoms() -> None:
     with pytest.raises(UsageError, match="not a top of an input or data layer"):
         analyze(str(DEPLOY), input_shapes={"conv0": (1, 32, 150, 150)})
+
+
+def test_fields_of_mobilenet_yolo_later_releases_read_back_from_binary() -> None:
+    """eric612/MobileNet-YOLO's master numbers AnnotatedDataParameter's extensions 6-10: a binary
+    message written by that fork (field 8 = seg_scales, 9/10 = the resize) reads back by name."""
+    from blobcalc import caffe_pb2
+
+    def varint_field(number: int, value: int) -> bytes:
+        return bytes([number << 3, value])
+
+    written = varint_field(6, 1) + varint_field(8, 4) + varint_field(9, 80) + varint_field(10, 40)
+    read = caffe_pb2.AnnotatedDataParameter.FromString(written)
+    assert (read.train_diffcult, read.seg_scales, read.seg_resize_width, read.seg_resize_height) == (True, 4, 80, 40)

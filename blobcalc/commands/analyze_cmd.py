@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("net", nargs="?", help=NET_OR_SOLVER_HELP)
     add_net_options(parser, phase_default=None)
     add_memory_options(parser)
-    parser.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    parser.add_argument("--format", choices=sorted(RENDERERS), default="table",
+                        help="table (default), json (one object), csv (a row per layer and a TOTAL row) or "
+                             "markdown")
     parser.add_argument("--summary", action="store_true",
                         help="the totals and notices only, without the per-layer table (table, markdown)")
     parser.add_argument("--verbose", action="store_true",

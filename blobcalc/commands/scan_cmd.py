@@ -47,7 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                "output; never read by the scan itself")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: the number of cores)")
-    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TEST")
+    parser.add_argument("--phase", choices=("TRAIN", "TEST"), default="TEST",
+                        help="which layers to keep (default TEST); a net that only builds in the other "
+                             "phase is analysed in that one, said in its row")
     parser.add_argument("--batch", type=int, help="set the first dimension of every input")
     parser.add_argument("--glob", action="append", default=[], metavar="PATTERN",
                         help="only files whose name matches (repeatable; default: every file)")
