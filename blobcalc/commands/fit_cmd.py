@@ -8,6 +8,7 @@ from blobcalc.api import NetReport, report
 from blobcalc.commands import Command
 from blobcalc.commands.options import NET_OR_SOLVER_HELP, add_memory_options, add_net_options, net_options
 from blobcalc.errors import BlobcalcError, UsageError
+from blobcalc.escaping import escape_controls
 from blobcalc.fit import LIMIT_CAFFE, LIMIT_NONE, LIMIT_SEARCH, FitError, FitResult, Trial, largest_batch
 from blobcalc.report.summary import unknown_text
 from blobcalc.units import format_bytes, parse_size
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
     fit = largest_batch(checked, budget)
     if first[0].analysis.phase_notice:  # the phase that builds, when it is not the default one
-        sys.stdout.write(f"notice: {first[0].analysis.phase_notice}\n")
-    sys.stdout.write("".join(line + "\n" for line in _lines(fit, first[0], args)))
+        sys.stdout.write(escape_controls(f"notice: {first[0].analysis.phase_notice}") + "\n")
+    # Lines may quote layer names from the file: control characters are shown escaped.
+    sys.stdout.write("".join(escape_controls(line) + "\n" for line in _lines(fit, first[0], args)))
     return 0 if fit.batch else 1
 
 

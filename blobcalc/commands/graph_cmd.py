@@ -11,6 +11,7 @@ from blobcalc.commands import Command
 from blobcalc.commands.options import NET_HELP, add_net_options, net_options
 from blobcalc.drawing import layer_drawing, render_graphviz, to_dot, to_graphml
 from blobcalc.errors import InputFileError, UsageError
+from blobcalc.escaping import escape_controls
 
 FORMATS = ("svg", "png", "dot", "graphml")
 RENDERED = frozenset({"svg", "png"})  # need Graphviz
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = output_format(args.output, args.format)
     analysis = analyze(args.net, **net_options(args))
     if analysis.phase_notice:
-        sys.stderr.write(f"blobcalc: notice: {analysis.phase_notice}\n")
+        sys.stderr.write(escape_controls(f"blobcalc: notice: {analysis.phase_notice}") + "\n")
     drawing = layer_drawing(analysis)
     dot_text = to_dot(drawing, direction=args.direction)
     data = drawing_bytes(dot_text, to_graphml(drawing) if fmt == "graphml" else None, fmt)
