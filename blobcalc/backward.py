@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from blobcalc.graph import NetLayer
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.model import RunContext
-from blobcalc.shapes.registry import ShapeRule, rule_for, rule_for_layer
+from blobcalc.shapes.registry import Shape, ShapeRule, rule_for, rule_for_layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +98,24 @@ def run_contexts(analysis: NetAnalysis, *, training: bool, device: str = "gpu", 
     plan = backward_plan(analysis) if training else None
     contexts: list[RunContext | None] = []
     for index, (result, layer) in enumerate(zip(analysis.layers, analysis.graph.layers, strict=True)):
-        if not result.known or any(shape is None for shape in result.bottom_shapes):
+        bottoms = result.bottom_shapes
+        if not result.known or None in bottoms:
             contexts.append(None)
             continue
-        specs = layer.param.param
-        learned = tuple((specs[i].lr_mult if i < len(specs) else 1.0) != 0  # ParamSpec default lr_mult: 1
-                        for i in range(len(result.param_shapes)))
+        tops = result.top_shapes
+        learned: tuple[bool, ...] = ()
+        if result.param_shapes:
+            specs = layer.param.param
+            learned = tuple((specs[i].lr_mult if i < len(specs) else 1.0) != 0  # ParamSpec default lr_mult: 1
+                            for i in range(len(result.param_shapes)))
         contexts.append(RunContext(
-            layer.param, tuple(shape for shape in result.bottom_shapes if shape is not None),
-            tuple(shape for shape in result.top_shapes if shape is not None), result.param_shapes,
-            bool(layer.in_place and layer.in_place[0]), layer.phase if run_phase is None else run_phase,
-            device, engine, plan.layer_needs[index] if plan else False,
-            plan.bottom_needs[index] if plan else (False,) * len(layer.bottom_refs), learned,
+            layer.param, _known(bottoms), _known(tops), result.param_shapes, bool(layer.in_place) and layer.in_place[0],
+            layer.phase if run_phase is None else run_phase, device, engine,
+            plan.layer_needs[index] if plan else False,
+            plan.bottom_needs[index] if plan else (False,) * len(bottoms), learned,
             result.loss_weights, result.datum_shape))
     return tuple(contexts)
+
+
+def _known(shapes: tuple[Shape | None, ...]) -> tuple[Shape, ...]:
+    return tuple(shape for shape in shapes if shape is not None)

@@ -26,7 +26,7 @@ from blobcalc.backward import layer_model_of, run_contexts
 from blobcalc.graph import BlobRef
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.model import DATA_IN_BUFFER, SHARES_BOTH, SHARES_DATA, Buffer, NotModelled, RunContext
-from blobcalc.shapes.registry import Shape, count, rule_for_layer
+from blobcalc.shapes.registry import Shape, ShapeRule, count, rule_for_layer
 from blobcalc.solver import SolverSettings
 
 FLOAT32_BYTES = 4  # Caffe's Net<float>: every blob element is a 4-byte float
@@ -55,14 +55,14 @@ class Storage:
     data_in_buffer: frozenset[BlobRef]  # tops whose data is a layer's buffer (data layers' batches)
 
 
-def storage_of(analysis: NetAnalysis) -> Storage:
+def storage_of(analysis: NetAnalysis, models: Sequence[ShapeRule | None] | None = None) -> Storage:
     data_owner: dict[BlobRef, BlobRef] = {}
     diff_owner: dict[BlobRef, BlobRef] = {}
     writer: dict[BlobRef, int] = {}
     shape: dict[BlobRef, Shape] = {}
     in_buffer: set[BlobRef] = set()
-    for result, layer in zip(analysis.layers, analysis.graph.layers, strict=True):
-        model = layer_model_of(result, layer)
+    models = models if models is not None else layer_models(analysis)
+    for result, layer, model in zip(analysis.layers, analysis.graph.layers, models, strict=True):
         sharing = model.sharing(len(layer.bottoms), len(layer.tops)) if model is not None and result.known else ""
         for j, ref in enumerate(layer.top_refs):
             top_shape = result.top_shapes[j]
@@ -84,6 +84,12 @@ def storage_of(analysis: NetAnalysis) -> Storage:
                 writer[ref] = result.index
                 shape[ref] = top_shape
     return Storage(data_owner, diff_owner, writer, shape, frozenset(in_buffer))
+
+
+def layer_models(analysis: NetAnalysis) -> tuple[ShapeRule | None, ...]:
+    """Each layer's registry entry (a data layer --input-shape replaced is an Input layer)."""
+    return tuple(layer_model_of(result, layer) for result, layer in zip(analysis.layers, analysis.graph.layers,
+                                                                       strict=True))
 
 
 def _owned_data(storage: Storage) -> set[BlobRef]:
@@ -154,18 +160,17 @@ class NetMemory:
     workspace_bound: int = 0  # cuDNN workspaces (cudaMalloc, no SyncedMemory): at most this, not in the totals
 
 
-def _diff_storages(analysis: NetAnalysis, storage: Storage,
-                   contexts: Sequence[RunContext | None]) -> set[BlobRef]:
+def _diff_storages(analysis: NetAnalysis, storage: Storage, contexts: Sequence[RunContext | None],
+                   models: Sequence[ShapeRule | None]) -> set[BlobRef]:
     """Diffs Caffe allocates: loss tops' (SetLossWeights, at SetUp), bottoms a model touches, and in
     training the top diffs Backward reads and the bottom diffs it writes."""
     needed: set[BlobRef] = set()
-    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
+    for result, layer, ctx, model in zip(analysis.layers, analysis.graph.layers, contexts, models, strict=True):
         for ref, weight in zip(layer.top_refs, result.loss_weights, strict=False):
             if weight and ref in storage.diff_owner:
                 needed.add(storage.diff_owner[ref])
         if ctx is None:
             continue
-        model = layer_model_of(result, layer)
         touched = model.touches(ctx) if model is not None else ()
         # Data and input layers have an empty Backward: it reads no top gradient.
         if ctx.backward and not (model is not None and model.source):
@@ -185,15 +190,16 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
     which the train net owns; `run_phase` runs every layer in that phase (a net whose layers do not
     depend on the phase)."""
     solver = solver or SolverSettings()
-    storage = storage_of(analysis)
+    models = layer_models(analysis)
+    storage = storage_of(analysis, models)
     data_owners = _owned_data(storage)
     contexts = run_contexts(analysis, training=training, device=device, engine=engine, run_phase=run_phase)
-    diffs = _diff_storages(analysis, storage, contexts)
+    diffs = _diff_storages(analysis, storage, contexts, models)
     rows = []
     not_modelled: list[str] = []
     workspace_bound = 0
     writer, shape_of = storage.writer, storage.shape
-    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
+    for result, layer, ctx, model in zip(analysis.layers, analysis.graph.layers, contexts, models, strict=True):
         data = diff = 0
         for ref in layer.top_refs:
             if writer.get(ref) == result.index:
@@ -208,7 +214,7 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
             solver_elements = params * solver.buffers_per_param(device)
             if solver.regularization_type == "L1":
                 solver_elements += _l1_temp_elements(result, layer.param.param, solver.weight_decay)
-        buffers, why = _layer_buffers(result, ctx, layer_model_of(result, layer))
+        buffers, why = _layer_buffers(result, ctx, model)
         if why:
             not_modelled.append(f"{result.name} ({result.type}): {why}")
         workspace_bound += sum(b.bytes(element_bytes) for b in buffers if b.bound_only)
@@ -221,11 +227,12 @@ def net_memory(analysis: NetAnalysis, *, training: bool, element_bytes: int = FL
                      analysis.partial or bool(not_modelled), device, engine, tuple(not_modelled), workspace_bound)
 
 
-def _layer_buffers(result: LayerResult, ctx: RunContext | None, model: object) -> tuple[tuple[Buffer, ...], str]:
+def _layer_buffers(result: LayerResult, ctx: RunContext | None,
+                   model: ShapeRule | None) -> tuple[tuple[Buffer, ...], str]:
     """(the layer's buffers, why they are not modelled or "")."""
     if ctx is None:
         return (), ""  # an unknown layer: the analysis already marks the figures partial
-    buffers = getattr(model, "buffers", None)
+    buffers = model.buffers if model is not None else None
     if buffers is None:
         return (), "its type's model declares no buffers"
     try:
@@ -256,7 +263,8 @@ class PeakMemory:
 
 def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES, device: str = "gpu",
                    engine: str = DEFAULT_ENGINE) -> PeakMemory:
-    storage = storage_of(analysis)
+    models = layer_models(analysis)
+    storage = storage_of(analysis, models)
     last_use: dict[BlobRef, int] = {}
     for index, layer in enumerate(analysis.graph.layers):
         for ref in (*layer.bottom_refs, *layer.top_refs):
@@ -273,11 +281,11 @@ def inference_peak(analysis: NetAnalysis, element_bytes: int = FLOAT32_BYTES, de
         if owner not in outputs:
             freed_at.setdefault(index, []).append(owner)
     contexts = run_contexts(analysis, training=False, device=device, engine=engine)
-    for result, layer, ctx in zip(analysis.layers, analysis.graph.layers, contexts, strict=True):
+    for result, layer, ctx, model in zip(analysis.layers, analysis.graph.layers, contexts, models, strict=True):
         for ref in layer.top_refs:
             if storage.data_owner.get(ref) == ref and ref not in storage.data_in_buffer:
                 live += count(storage.shape[ref]) * element_bytes
-        buffers, _ = _layer_buffers(result, ctx, layer_model_of(result, layer))
+        buffers, _ = _layer_buffers(result, ctx, model)
         scratch = sum(b.bytes(element_bytes) for b in buffers if not b.bound_only)
         if live + scratch > peak:
             peak, peak_layer = live + scratch, result.name
