@@ -4,13 +4,20 @@ said loudly at the end of the run, never only as an 's' among the dots."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
 
+_CACHE_HOME = tempfile.mkdtemp(prefix="blobcalc-test-cache-")
+
 
 def pytest_configure() -> None:
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="blobcalc-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+
+
+def pytest_unconfigure() -> None:
+    shutil.rmtree(_CACHE_HOME, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
