@@ -135,3 +135,19 @@ def test_cudnn_engine_drops_im2col_and_bounds_its_workspace_apart() -> None:
     assert caffe.totals.buffers - cudnn.totals.buffers == col_bytes
     # The CPU path has no engines.
     assert report(ENGINE_NET, device="cpu", engine="cudnn").memory.inference.totals == caffe.totals
+
+
+def test_datum_shape_keeps_a_data_layer_and_names_only_data_layers(capsys: pytest.CaptureFixture[str]) -> None:
+    from blobcalc.cli import main
+    from tests.golden_support import CORPUS
+
+    alexnet = str(CORPUS / "BVLC__caffe" / "models__bvlc_alexnet__train_val.prototxt")
+    result = report(alexnet, phase="TRAIN", datum_shapes={"data": (3, 256, 256)}, device="cpu")
+    data = result.memory.inference.rows[0]
+    assert result.analysis.layers[0].type == "Data" and result.analysis.layers[0].top_shapes[0] == (256, 3, 227, 227)
+    # data_layer.cpp/base_data_layer.cpp: 4 prefetch batches (data after the crop, label), the mean of
+    # the uncropped datum; the tops point into the batch and own nothing.
+    assert data.buffer_bytes == 4 * (4 * 256 * 3 * 227 * 227 + 4 * 256) + 4 * 3 * 256 * 256
+    assert data.activation_data == 0
+    assert main(["analyze", alexnet, "--datum-shape", "conv1=3,256,256"]) == 2
+    assert "--datum-shape names 'conv1', which is not a data layer" in capsys.readouterr().err
