@@ -32,17 +32,23 @@ def run_in_processes(work: Sequence[tuple[int, Candidate]], options: ScanOptions
         try:
             in_flight: dict[Future[Analysed], tuple[int, Candidate]] = {}
             while queue or in_flight:
+                broken = False
                 while queue and len(in_flight) < jobs * _QUEUED_PER_WORKER:
-                    index, candidate = queue.popleft()
-                    in_flight[pool.submit(analyse_file, candidate, options)] = (index, candidate)
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    item = in_flight.pop(future)
                     try:
-                        yield item[0], future.result()
-                    except BrokenProcessPool:
-                        suspects.append(item)
-                if suspects:  # the pool is broken: everything still in flight failed with it
+                        future = pool.submit(analyse_file, queue[0][1], options)
+                    except BrokenProcessPool:  # a worker died since the last wait: this file never started
+                        broken = True
+                        break
+                    in_flight[future] = queue.popleft()
+                if not broken:
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        item = in_flight.pop(future)
+                        try:
+                            yield item[0], future.result()
+                        except BrokenProcessPool:
+                            suspects.append(item)
+                if suspects or broken:  # the pool is broken: everything still in flight failed with it
                     suspects += in_flight.values()
                     break
         finally:

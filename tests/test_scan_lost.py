@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,40 @@ def test_a_killed_worker_loses_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     by_name = {Path(row.path).name: row for row in rows}
     assert by_name["kill-me.prototxt"].status == "error" and "died" in by_name["kill-me.prototxt"].message
     assert all(row.status == "ok" for name, row in by_name.items() if name != "kill-me.prototxt")
+
+
+class PoolBrokenAtSubmit:
+    """A process pool whose workers died between two waits: the first pool refuses its fourth file at
+    submit (as ProcessPoolExecutor does once broken) after finishing the first three; later pools work."""
+
+    pools = 0
+
+    def __init__(self, max_workers: int, initializer: object = None) -> None:
+        type(self).pools += 1
+        self.broken = type(self).pools == 1
+        self.submitted = 0
+
+    def submit(self, fn: object, candidate: Candidate, options: ScanOptions) -> Future[Analysed]:
+        self.submitted += 1
+        if self.broken and self.submitted > 3:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        future: Future[Analysed] = Future()
+        future.set_result(analyse_file(candidate, options))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def test_a_pool_broken_at_submit_loses_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for index in range(8):
+        (tmp_path / f"net{index:02d}.prototxt").write_text(LENET)
+    monkeypatch.setattr(PoolBrokenAtSubmit, "pools", 0)
+    monkeypatch.setattr(scan_pool, "ProcessPoolExecutor", PoolBrokenAtSubmit)
+    rows = list(scan([tmp_path], ScanOptions(), jobs=2))
+    assert PoolBrokenAtSubmit.pools >= 2
+    assert [Path(row.path).name for row in rows] == sorted(p.name for p in tmp_path.iterdir())
+    assert all(row.status == "ok" for row in rows)
 
 
 def slow_tree(tmp_path: Path) -> Path:
