@@ -36,11 +36,15 @@ def _top_names(ctx: LayerContext) -> list[str]:
     return names + [f"top{i}" for i in range(len(names), ctx.num_tops)]
 
 
-def _unknown(ctx: LayerContext, why: str, dims: Sequence[str]) -> ShapeUnknown:
+def _unknown(ctx: LayerContext, why: str, dims: Sequence[str], datum_option: str = "") -> ShapeUnknown:
     """ShapeUnknown telling the user which --input-shape options would replace this layer's tops;
-    `dims` gives one `d0,d1,...` pattern per top (letters stand for the unknown dimensions)."""
+    `dims` gives one `d0,d1,...` pattern per top (letters stand for the unknown dimensions).
+    `datum_option`: the --datum-shape that keeps the layer as it is (database data layers), named first."""
     options = " ".join(f"--input-shape {name}={pattern}"
                        for name, pattern in zip(_top_names(ctx), dims, strict=False))
+    if datum_option:
+        return ShapeUnknown(f"{why}; pass {datum_option} (the stored record size; the layer stays a data layer, "
+                            f"as Caffe runs it), or {options} (replaced by an Input layer)")
     return ShapeUnknown(f"{why}; pass {options}")
 
 
@@ -97,11 +101,14 @@ def data_layer(ctx: LayerContext) -> LayerShapes:
         return LayerShapes(((batch, *datum_top_shape(ctx.datum_shape, crop)), *_label_tops(ctx, batch)),
                            notes=(f"datum {'x'.join(map(str, ctx.datum_shape))} given by --datum-shape",))
     if crop == 0:
+        # --datum-shape first: the layer stays a data layer (prefetch, as Caffe runs it); --input-shape
+        # replaces it by an Input layer.
         raise _unknown(ctx, f"the datum size comes from the {backend} database '{param.source}', "
-                            "which is never opened", [f"{batch},C,H,W", *labels])
+                            "which is never opened", [f"{batch},C,H,W", *labels],
+                       datum_option=f"--datum-shape {ctx.layer.name}=C,H,W")
     channels = 1 if ctx.layer.transform_param.force_gray else 3
     notes = [f"{channels} channel(s) assumed: the {backend} database '{param.source}' is never "
-             "opened (use --input-shape to give the real shape)"]
+             f"opened (use --datum-shape {ctx.layer.name}=C,H,W to give the real record size)"]
     if not param.HasField("batch_size"):
         notes.append("data_param.batch_size is not set, so Caffe makes batches of 0")
     return LayerShapes(((batch, channels, crop, crop), *_label_tops(ctx, batch)), notes=tuple(notes))
