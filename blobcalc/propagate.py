@@ -108,8 +108,9 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
     origin_of_unknown: dict[BlobRef, str] = {}
     param_owners: dict[str, _ParamOwner] = {}
     results: list[LayerResult] = []
+    net_types = frozenset(layer.type for layer in graph.layers)
     for layer in graph.layers:
-        result = _one_layer(layer, phase, options, shapes, origin_of_unknown, param_owners)
+        result = _one_layer(layer, phase, options, shapes, origin_of_unknown, param_owners, net_types)
         for ref, shape in zip(layer.top_refs, result.top_shapes, strict=True):
             shapes[ref] = shape
             if shape is None:
@@ -140,7 +141,8 @@ def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
 
 
 def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
-               origin_of_unknown: dict[BlobRef, str], param_owners: dict[str, _ParamOwner]) -> LayerResult:
+               origin_of_unknown: dict[BlobRef, str], param_owners: dict[str, _ParamOwner],
+               net_types: frozenset[str] = frozenset()) -> LayerResult:
     param = layer.param
     rule = rule_for_layer(param)
     python = param.python_param if layer.type == "Python" else None
@@ -188,7 +190,8 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
             _check_given(layer, given)
             return make(OK, given, notes=("top shapes given by --top-shape",))
         return make(UNKNOWN, unknown_tops, reason=_no_rule_reason(layer))
-    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois, datum)
+    context = LayerContext(param, tuple(bottom_shapes), layer.phase, len(layer.tops), options.rois, datum,
+                           net_types)
     try:
         answer: LayerShapes = rule.compute(context)
     except ShapeUnknown as exc:

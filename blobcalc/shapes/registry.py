@@ -39,6 +39,9 @@ class LayerContext:
     num_tops: int  # tops after Caffe added automatic ones
     rois: int | None = None  # --rois N: regions a detection head is sized for (None: Caffe's setup() shape)
     datum_shape: Shape | None = None  # --datum-shape: a database record's (C, H, W), for data layers
+    # Every layer type of the net (this phase): tells a Python module's fork copy by the C++ layers
+    # only that fork's Caffe has (py-R-FCN's proposal_target_layer.py next to PSROIPooling).
+    net_types: frozenset[str] = frozenset()
 
     @property
     def bottom(self) -> Shape:

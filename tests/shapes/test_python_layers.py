@@ -156,6 +156,20 @@ def test_proposal_target_layer() -> None:
             [(1, 5), (1, 4)])
 
 
+def test_proposal_target_layer_of_py_rfcn_is_4d() -> None:
+    """In a net that R-FCN's Caffe builds (a layer type only that fork registers), the module is
+    py-R-FCN's copy, whose setup() shapes every top 4-D."""
+    layer = text_format.Parse(python_layer("rpn.proposal_target_layer", "ProposalTargetLayer",
+                                           "'num_classes': 21", 2, 5), caffe_pb2.LayerParameter())
+    rule = rule_for_layer(layer)
+    assert rule is not None
+    for fork_type in ("PSROIPooling", "SoftmaxWithLossOHEM", "SmoothL1LossOHEM", "BoxAnnotatorOHEM"):
+        context = LayerContext(layer, ((1, 5), (1, 4)), caffe_pb2.TRAIN, 5,
+                               net_types=frozenset({"Python", "Convolution", fork_type}))
+        assert list(rule.compute(context).top_shapes) == [
+            (1, 5, 1, 1), (1, 1, 1, 1), (1, 84, 1, 1), (1, 84, 1, 1), (1, 84, 1, 1)]
+
+
 @pytest.mark.parametrize(("tops", "expected"), [
     # cfg.TRAIN.HAS_RPN (end-to-end training): one 600x1000 image, im_info, gt_boxes.
     (3, [(1, 3, 600, 1000), (1, 3), (1, 4)]),
@@ -376,3 +390,19 @@ def test_fcn_net_with_given_image_size() -> None:
     shapes = shapes_by_layer("shelhamer__fcn.berkeleyvision.org/voc-fcn8s__val.prototxt",
                              input_shapes={"data": (1, 3, 500, 500), "label": (1, 1, 500, 500)})
     assert shapes["score"] == ((1, 21, 500, 500),)
+
+
+@pytest.mark.parametrize("name", [
+    "YuwenXiong__py-R-FCN/models__pascal_voc__ResNet-50__rfcn_end2end__class-aware__train_ohem.prototxt",
+    "YuwenXiong__py-R-FCN/models__pascal_voc__ResNet-50__rfcn_end2end__train_agnostic_ohem.prototxt",
+    "soeaver__caffe-model/det__faster_rcnn__models__coco__air101__faster_coco_air101-merge-fc2-ohem-multigrid.prototxt",
+])
+def test_ohem_per_roi_losses_line_up(name: str) -> None:
+    """R-FCN's OHEM nets: SoftmaxWithLossOHEM's per-RoI loss is shaped like the labels (py-R-FCN's
+    4-D [1, 1, 1, 1]) and SmoothL1LossOHEM's like [N, 1, H, W] of bbox_pred, so the Eltwise sum
+    and BoxAnnotatorOHEM build (before: Eltwise refused [1, 1] against [1, 1, 1, 1])."""
+    shapes = shapes_by_layer(name, "TRAIN")
+    assert shapes["per_roi_loss_cls"][2] == (1, 1, 1, 1)
+    assert shapes["per_roi_loss_bbox"][1] == (1, 1, 1, 1)
+    assert shapes["per_roi_loss"] == ((1, 1, 1, 1),)
+    assert shapes["annotator_detector"][0] == (1, 1, 1, 1)

@@ -154,24 +154,35 @@ def _anchor_values(params: dict[str, Any], key: str, default: tuple[float, ...])
     return result
 
 
+# C++ layers that only R-FCN's Caffe registers: a net holding one is built by py-R-FCN (or a fork of
+# it such as soeaver/py-RFCN-priv), whose lib/ ships its own copy of the py-faster-rcnn modules.
+_RFCN_ONLY_TYPES = frozenset({"PSROIPooling", "BoxAnnotatorOHEM", "SoftmaxWithLossOHEM", "SmoothL1LossOHEM"})
+
+
 @shape_rule(python_rule_key("rpn.proposal_target_layer", "ProposalTargetLayer"), counts=_ANY,
             origin=PY_FASTER_RCNN)
 def proposal_target_layer(ctx: LayerContext) -> LayerShapes:
     """rpn/proposal_target_layer.py: rois [1, 5], labels [1, 1], and bbox targets, inside and
-    outside weights [1, 4 * num_classes]."""
+    outside weights [1, 4 * num_classes]. py-R-FCN's copy of the module (lib/rpn/, "modified by
+    ywxiong") shapes the same tops 4-D in setup() and forward(): [1, 5, 1, 1], [1, 1, 1, 1],
+    [1, 4 * num_classes, 1, 1], so that its OHEM layers' per-RoI losses line up."""
     num_classes = _positive_int(_need(_yaml_params(ctx), "num_classes", "ProposalTargetLayer.setup()"),
                                 "num_classes")
     check(ctx.num_tops == 5, "ProposalTargetLayer.setup() shapes five tops: rois, labels, "
                              "bbox_targets, bbox_inside_weights, bbox_outside_weights")
     rois = 1 if ctx.rois is None else ctx.rois
-    targets: Shape = (rois, 4 * num_classes)
+    rfcn = not ctx.net_types.isdisjoint(_RFCN_ONLY_TYPES)
+    tail: Shape = (1, 1) if rfcn else ()
+    targets: Shape = (rois, 4 * num_classes, *tail)
     default = f"py-faster-rcnn's default: cfg.TRAIN.BATCH_SIZE = {_ROIS_PER_IMAGE} RoIs per image"
-    return LayerShapes(((rois, 5), (rois, 1), targets, targets, targets), notes=(
+    copy = ("py-R-FCN's copy of this module (the net uses R-FCN's own C++ layers): tops shaped 4-D"
+            if rfcn else
+            "py-R-FCN's copy of this module shapes the same tops 4-D: [1, 5, 1, 1], [1, 1, 1, 1], "
+            f"[1, {4 * num_classes}, 1, 1]")
+    return LayerShapes(((rois, 5, *tail), (rois, 1, *tail), targets, targets, targets), notes=(
         f"setup() shapes the first axis of every top 1; forward() samples the RoIs ({default}) and reshapes "
         "to their number; --rois N sizes it for N" if ctx.rois is None else
-        f"sized for {rois} RoIs (--rois; {default})",
-        "py-R-FCN's copy of this module shapes the same tops 4-D: [1, 5, 1, 1], [1, 1, 1, 1], "
-        f"[1, {4 * num_classes}, 1, 1]"))
+        f"sized for {rois} RoIs (--rois; {default})", copy))
 
 
 @shape_rule(python_rule_key("roi_data_layer.layer", "RoIDataLayer"), counts=_ANY,
