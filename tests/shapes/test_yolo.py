@@ -8,7 +8,7 @@ import pytest
 
 from blobcalc import analyze
 from blobcalc.shapes.forks.yolo import YOLO
-from blobcalc.shapes.registry import BlobCounts, RuleCheckFailed, Shape, rule_for
+from blobcalc.shapes.registry import BlobCounts, RuleCheckFailed, Shape, ShapeUnknown, rule_for
 from tests.golden_support import CORPUS
 from tests.rule_helpers import apply_rule
 
@@ -108,8 +108,11 @@ def test_detection_output_checks(text: str, bottoms: list[Shape], message: str) 
 def test_yolo_seg() -> None:
     bottoms = [(8, 1, 64, 64), (8, 1, 64, 64), (1,)]
     assert apply_rule(layer("YoloSeg", bottoms=3), bottoms).top_shapes == ((),)
-    with pytest.raises(RuleCheckFailed, match="YoloSeg layer inputs must have the same count"):
-        apply_rule(layer("YoloSeg", bottoms=3), [(8, 1, 64, 64), (8, 2, 64, 64), (1,)])
+    # yolo_seg.cpp's count CHECK_EQ compares bottom[0] with itself: a 2-channel prediction passes.
+    assert apply_rule(layer("YoloSeg", bottoms=3), [(8, 2, 64, 64), (8, 1, 64, 64), (1,)]).top_shapes == ((),)
+    # LossLayer::Reshape still binds the first axes.
+    with pytest.raises(RuleCheckFailed, match="same first dimension"):
+        apply_rule(layer("YoloSeg", bottoms=3), [(8, 2, 64, 64), (4, 1, 64, 64), (1,)])
 
 
 CORPUS_NETS = [
@@ -131,3 +134,71 @@ def test_corpus_nets(file: str, first: str, first_shape: Shape, second: str, sec
     assert shapes[first] == first_shape
     assert shapes[second] == second_shape
     assert ("Reorg" in {t for t, _ in analysis.fork_types}) == ("darknet19" in file)
+
+
+# ---------------------------------------------------------------------------------------------
+# eric612's release of AnnotatedData (annotated_data_layer.cpp, base_data_layer.cpp)
+
+def annotated(annotated_param: str, tops: int) -> str:
+    top_text = " ".join(f'top: "{name}"' for name in ("data", "label", "seg_label")[:tops])
+    return (f'name: "data" type: "AnnotatedData" {top_text} data_param {{ source: "db" batch_size: 8 }} '
+            "transform_param { resize_param { resize_mode: WARP height: 416 width: 416 } } "
+            f"annotated_data_param {{ {annotated_param} }}")
+
+
+@pytest.mark.parametrize(("param", "tops", "expected"), [
+    # yolo_data_type 1: room for 300 boxes of (class, x, y, w, h) per image.
+    ("yolo_data_type: 1", 2, [(8, 3, 416, 416), (8, 1, 300, 5)]),
+    # SSD's layout otherwise: one box row at set-up.
+    ("yolo_data_type: 0", 2, [(8, 3, 416, 416), (1, 1, 1, 8)]),
+    # A third top is the segmentation label [batch, 1, H / seg_scales, W / seg_scales] (default 8).
+    ("seg_scales: 4", 3, [(8, 3, 416, 416), (1, 1, 1, 8), (8, 1, 104, 104)]),
+    ("yolo_data_type: 1", 3, [(8, 3, 416, 416), (8, 1, 300, 5), (8, 1, 52, 52)]),
+    ("seg_scales: 5", 3, [(8, 3, 416, 416), (1, 1, 1, 8), (8, 1, 83, 83)]),
+])
+def test_mobilenet_yolo_annotated_data(param: str, tops: int, expected: list[Shape]) -> None:
+    assert list(apply_rule(annotated(param, tops), []).top_shapes) == expected
+
+
+def test_ssd_annotated_data_still_leaves_a_third_top_unshaped() -> None:
+    """Without eric612's fields or layer types the net is SSD's, whose layer fills two tops."""
+    with pytest.raises(RuleCheckFailed, match="fills two tops"):
+        apply_rule(annotated('label_map_file: "m"', 3), [])
+    with pytest.raises(RuleCheckFailed, match="fills two tops"):
+        apply_rule(annotated("seg_scales: 4", 2), [], num_tops=4)
+
+
+def test_mobilenet_yolo_seg_label_checks() -> None:
+    with pytest.raises(RuleCheckFailed, match="seg_scales must not be 0"):
+        apply_rule(annotated("seg_scales: 0", 3), [])
+    with pytest.raises(ShapeUnknown, match="seg_resize_width"):
+        apply_rule(annotated("seg_resize_width: 64 seg_resize_height: 32", 3), [])
+
+
+TRAIN_NETS = [
+    # Multi-scale WARP resizes: the blob is shaped by the first (416, or 608 for darknet's yolov3).
+    ("eric612__MobileNet-YOLO/models__mobilenetv3_voc__train.prototxt",
+     ((8, 3, 416, 416), (8, 1, 300, 5))),
+    ("eric612__MobileNet-YOLO/models__mobilenetv3_voc__train_AE.prototxt",
+     ((8, 3, 416, 416), (8, 1, 300, 5))),
+    ("eric612__MobileNet-YOLO/models__darknet_yolov3__yolov3-train.prototxt",
+     ((2, 3, 608, 608), (2, 1, 300, 5))),
+    # Pelee: SSD's box list plus the segmentation label at 1/4 of 400x400.
+    ("eric612__MobileNet-YOLO/models__pelee__train.prototxt",
+     ((13, 3, 400, 400), (1, 1, 1, 8), (13, 1, 100, 100))),
+]
+
+
+@pytest.mark.parametrize(("file", "data_tops"), TRAIN_NETS)
+def test_corpus_train_nets_build(file: str, data_tops: tuple[Shape, ...]) -> None:
+    """The fork's training nets build to their losses in TRAIN (before: the Yolov3 losses refused an
+    [1, 1, 1, 8] label against a batch of 8, and Pelee's data layer refused its seg_label top)."""
+    path = Path(CORPUS / file)
+    if not path.exists():
+        pytest.skip("../shared/corpus is not beside this checkout")
+    analysis = analyze(str(path), phase="TRAIN")
+    assert not analysis.unsupported_types
+    layers = {layer.name: layer for layer in analysis.layers}
+    assert layers["data"].top_shapes == data_tops
+    losses = [layer for layer in analysis.layers if layer.type in ("Yolov3", "YoloSeg", "MultiBoxLoss")]
+    assert losses and all(layer.top_shapes == ((),) for layer in losses)

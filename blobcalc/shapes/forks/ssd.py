@@ -304,31 +304,89 @@ def _transformed_size(transform: caffe_pb2.TransformationParameter) -> tuple[int
     return None
 
 
+# eric612/MobileNet-YOLO's release of the layer (annotated_data_layer.cpp, base_data_layer.cpp):
+# yolo_data_type 1 lays the boxes out per image, at most 300 rows of (class, x, y, w, h).
+_YOLO_BOX_ROWS = 300
+_YOLO_BOX_VALUES = 5
+_MOBILENET_YOLO = "MobileNet-YOLO fork (eric612/MobileNet-YOLO)"
+
+
+def _annotated_label(ctx: LayerContext, batch: int) -> Shape:
+    """The box list: SSD's [1, 1, boxes, 8] (one row at set-up), or with eric612's yolo_data_type 1
+    [batch_size, 1, 300, 5]."""
+    if ctx.layer.annotated_data_param.yolo_data_type == 1:
+        return (batch, 1, _YOLO_BOX_ROWS, _YOLO_BOX_VALUES)
+    return (1, 1, 1, _GROUND_TRUTH_ROW)
+
+
+def _seg_label(ctx: LayerContext, data: Shape) -> Shape:
+    """eric612's later releases: base_data_layer.cpp sets output_seg_labels_ when the layer has a
+    third top, and DataLayerSetUp shapes it [batch_size, 1, height / seg_scales, width /
+    seg_scales] of the data top (integer division), as that fork's lane_data_layer.cpp does too."""
+    param = ctx.layer.annotated_data_param
+    if param.seg_resize_width and param.seg_resize_height:
+        # lane_data_layer.cpp puts seg_resize_width on axis 2 in DataLayerSetUp but on axis 3 in
+        # load_batch: which one Caffe keeps depends on the release, so we do not guess.
+        raise ShapeUnknown("the seg_label top with seg_resize_width/seg_resize_height: eric612's data "
+                           "layers order the two axes differently in set-up and in each batch; pass "
+                           "--input-shape for that top")
+    scales = as_int32(param.seg_scales)
+    check(scales != 0, "annotated_data_param.seg_scales must not be 0 (it divides the image size)")
+    return (data[0], 1, data[2] // scales, data[3] // scales)
+
+
+# Layer types only eric612's Caffe registers, and its annotated_data_param fields: either marks a net
+# that fork builds.
+_MOBILENET_YOLO_TYPES = frozenset({"Yolov3", "RegionLoss", "YoloSeg", "YoloDetectionOutput",
+                                   "Yolov3DetectionOutput"})
+_MOBILENET_YOLO_FIELDS = ("yolo_data_type", "yolo_data_jitter", "seg_scales", "seg_resize_width",
+                          "seg_resize_height")
+
+
+def _built_by_mobilenet_yolo(ctx: LayerContext) -> bool:
+    param = ctx.layer.annotated_data_param
+    return (not ctx.net_types.isdisjoint(_MOBILENET_YOLO_TYPES)
+            or any(param.HasField(name) for name in _MOBILENET_YOLO_FIELDS))
+
+
 @shape_rule("AnnotatedData", counts=BlobCounts(exact_bottoms=0, min_tops=1), origin=SSD, source=True)
 def annotated_data(ctx: LayerContext) -> LayerShapes:
     """annotated_data_layer.cpp DataLayerSetUp: images [batch_size, channels, height, width] and,
-    for box annotations, the box list [1, 1, boxes, 8] (at least one row) of the first datum."""
+    for box annotations, the box list [1, 1, boxes, 8] (at least one row) of the first datum.
+    eric612/MobileNet-YOLO's release adds yolo_data_type 1 (boxes [batch, 1, 300, 5]) and a third
+    top, the segmentation label; SSD's own layer fills two tops and leaves a third unshaped."""
     transform = ctx.layer.transform_param
     check(not (transform.HasField("mean_file") and len(transform.mean_value) > 0),
           "Cannot specify mean_file and mean_value at the same time")
     param = ctx.layer.data_param
     batch = as_int32(param.batch_size)
-    check(ctx.num_tops <= 2, "AnnotatedData fills two tops; Caffe leaves any further top unshaped")
+    eric612 = _built_by_mobilenet_yolo(ctx)
+    check(ctx.num_tops <= (3 if eric612 else 2),
+          "AnnotatedData fills two tops (three in eric612/MobileNet-YOLO's later releases); Caffe "
+          "leaves any further top unshaped")
     size = _transformed_size(transform)
-    label: tuple[Shape, ...] = ((1, 1, 1, _GROUND_TRUTH_ROW),) if ctx.num_tops == 2 else ()
+    label: tuple[Shape, ...] = (_annotated_label(ctx, batch),) if ctx.num_tops >= 2 else ()
     if size is None:
-        labels = ["1,1,B,8"] if label else []
+        labels = [",".join(str(d) for d in label[0]).replace("1,1,1,8", "1,1,B,8")] if label else []
         names = list(ctx.layer.top) + [f"top{i}" for i in range(len(ctx.layer.top), ctx.num_tops)]
         hint = " ".join(f"--input-shape {name}={dims}"
                         for name, dims in zip(names, [f"{batch},C,H,W", *labels], strict=False))
         raise ShapeUnknown(f"the image size comes from the database '{param.source}', which is never "
                            f"opened (no crop and no fixed-size resize_param); pass {hint}")
     channels = 1 if transform.force_gray else 3
+    data: Shape = (batch, channels, *size)
     notes = [f"{channels} channel(s) assumed: the database '{param.source}' is never opened"]
-    if label:
+    if label and label[0][3] == _GROUND_TRUTH_ROW:
         notes.append("the box list is shaped for one box, as Caffe shapes it when the first datum "
                      "holds one box (or none); its real row count is the first datum's box count")
-    return LayerShapes(((batch, channels, *size), *label), notes=tuple(notes))
+    elif label:
+        notes.append(f"yolo_data_type 1 ({_MOBILENET_YOLO}): room for {_YOLO_BOX_ROWS} boxes per image")
+    seg: tuple[Shape, ...] = ()
+    if ctx.num_tops == 3:
+        seg = (_seg_label(ctx, data),)
+        notes.append(f"third top: the segmentation label of {_MOBILENET_YOLO}'s later releases "
+                     "(SSD's own AnnotatedData leaves it unshaped)")
+    return LayerShapes((data, *label, *seg), notes=tuple(notes))
 
 
 # --- The model of these fork layers beyond their shapes ------------------------------------------

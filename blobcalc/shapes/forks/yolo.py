@@ -93,12 +93,12 @@ def yolov3_detection_output(ctx: LayerContext) -> LayerShapes:
 
 @shape_rule("YoloSeg", counts=BlobCounts(exact_bottoms=3, exact_tops=1, auto_tops=True), origin=YOLO)
 def yolo_seg(ctx: LayerContext) -> LayerShapes:
-    """yolo_seg.cpp: prediction and label maps of the same count, class weights as third bottom."""
-    check_op(count(ctx.bottom_shapes[0]), "==", count(ctx.bottom_shapes[1]),
-             "bottom[0]->count() == bottom[1]->count()", "YoloSeg layer inputs must have the same count.")
+    """yolo_seg.cpp: the prediction map, the segmentation label and class weights. Its "YoloSeg
+    layer inputs must have the same count" CHECK_EQ compares bottom[0]->count() with itself (every
+    stored release), so only LossLayer's check binds: a 2-channel prediction may meet a 1-channel
+    label (forward reads the label over the prediction's count)."""
     check_loss_bottoms(ctx)
     return LayerShapes((SCALAR,))
-
 
 
 # --- The model of these fork layers beyond their shapes ------------------------------------------
