@@ -42,10 +42,28 @@ def test_an_explicit_phase_names_the_phase_to_try() -> None:
         analyze(str(SSD_TRAIN), phase="TEST")
 
 
+NEITHER_BUILDS = (
+    'name: "neither" '
+    'layer { name: "data" type: "Input" top: "data" include { phase: TRAIN } '
+    "input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } } "
+    'layer { name: "other" type: "Input" top: "other" include { phase: TRAIN } '
+    "input_param { shape { dim: 1 dim: 3 dim: 4 dim: 4 } } } "
+    'layer { name: "sum" type: "Eltwise" bottom: "data" bottom: "other" top: "sum" include { phase: TRAIN } } '
+    'layer { name: "relu" type: "ReLU" bottom: "data" top: "relu" }')
+
+
 def test_neither_phase_builds_says_both_reasons() -> None:
     with pytest.raises(GraphError, match=r"in the TEST phase; the TRAIN phase does not build either: layer "
-                                         r"'Yolov3Loss1' \(Yolov3\)"):
-        analyze(str(YOLO_TRAIN))
+                                         r"'sum' \(Eltwise\)"):
+        analyze(NEITHER_BUILDS)
+
+
+def test_yolo_train_net_builds_in_train() -> None:
+    """eric612's yolov3-train net (once 'neither phase builds'): its data layer is TRAIN-only and,
+    with yolo_data_type 1, its labels [2, 1, 300, 5] meet the Yolov3 losses' batch of 2."""
+    analysis = analyze(str(YOLO_TRAIN))
+    assert analysis.phase == "TRAIN"
+    assert analysis.phase_notice.startswith("phase TRAIN: the net does not build in the TEST phase")
 
 
 def test_analyze_command(capsys: pytest.CaptureFixture[str]) -> None:
