@@ -109,8 +109,10 @@ def propagate(graph: NetGraph, phase: int, options: ShapeOptions) -> tuple[Layer
     param_owners: dict[str, _ParamOwner] = {}
     results: list[LayerResult] = []
     net_types = frozenset(layer.type for layer in graph.layers)
+    assumed_inputs: list[tuple[str, Shape]] = []
     for layer in graph.layers:
-        result = _one_layer(layer, phase, options, shapes, origin_of_unknown, param_owners, net_types)
+        result = _one_layer(layer, phase, options, shapes, origin_of_unknown, param_owners, net_types,
+                            assumed_inputs)
         for ref, shape in zip(layer.top_refs, result.top_shapes, strict=True):
             shapes[ref] = shape
             if shape is None:
@@ -142,7 +144,8 @@ def _check_option_names(graph: NetGraph, options: ShapeOptions) -> None:
 
 def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[BlobRef, Shape | None],
                origin_of_unknown: dict[BlobRef, str], param_owners: dict[str, _ParamOwner],
-               net_types: frozenset[str] = frozenset()) -> LayerResult:
+               net_types: frozenset[str] = frozenset(),
+               assumed_inputs: list[tuple[str, Shape]] | None = None) -> LayerResult:
     param = layer.param
     rule = rule_for_layer(param)
     python = param.python_param if layer.type == "Python" else None
@@ -202,7 +205,7 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
                         notes=("top shapes given on the command line",))
         return make(UNKNOWN, unknown_tops, reason=str(exc))
     except RuleCheckFailed as exc:
-        raise ShapeError(layer.name, layer.type, str(exc)) from None
+        raise ShapeError(layer.name, layer.type, str(exc) + _assumed_input_hint(assumed_inputs)) from None
     tops = answer.top_shapes
     if is_source:
         partial = {top: options.input_shapes[top] for top in layer.tops if top in options.input_shapes}
@@ -218,7 +221,25 @@ def _one_layer(layer: NetLayer, phase: int, options: ShapeOptions, shapes: dict[
             f"'{top}' {list(options.top_shapes[top])} instead of {list(shape)}" for top, shape in overridden) + ")")
     for top, shape in zip(layer.tops, tops, strict=True):
         check_blob_shape(layer, top, shape)
+    if is_source and python is not None and assumed_inputs is not None:
+        # Only image-like tops: the set-up size a module's default config gives (py-faster-rcnn's
+        # roi_data_layer/layer.py: [IMS_PER_BATCH, 3, max(SCALES), MAX_SIZE]).
+        assumed_inputs.extend((top, shape) for top, shape in zip(layer.tops, tops, strict=True)
+                              if top not in options.input_shapes and len(shape) == 4)
     return make(OK, tops, answer.param_shapes, notes=notes)
+
+
+def _assumed_input_hint(assumed_inputs: list[tuple[str, Shape]] | None) -> str:
+    """A check that failed downstream of a Python data layer's set-up size: that size is the
+    module's default config (py-faster-rcnn's TRAIN.SCALES / MAX_SIZE), which the config a fork
+    trains with (tools/train_net.py --cfg) replaces; Caffe fails the same way only with that default."""
+    if not assumed_inputs:
+        return ""
+    images = ", ".join(f"'{top}' {list(shape)}" for top, shape in assumed_inputs)
+    top, shape = assumed_inputs[0]
+    return (f" (with the input size a Python data layer's setup() gives under its module's default "
+            f"config: {images}; the config the net is trained with (--cfg) may set another size: "
+            f"try --input-shape {top}={shape[0]},{shape[1]},H,W)")
 
 
 def _loss_weights(layer: NetLayer, rule: ShapeRule | None) -> tuple[float, ...]:

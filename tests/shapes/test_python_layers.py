@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import text_format
 
 from blobcalc import analyze, caffe_pb2
+from blobcalc.errors import ShapeError
 from blobcalc.param_str import ParamStrError, read_literal_param_str, read_yaml_param_str
 from blobcalc.shapes.forks.python_layers import ENET, FCN, PY_FASTER_RCNN
 from blobcalc.shapes.registry import (
@@ -406,3 +407,25 @@ def test_ohem_per_roi_losses_line_up(name: str) -> None:
     assert shapes["per_roi_loss_bbox"][1] == (1, 1, 1, 1)
     assert shapes["per_roi_loss"] == ((1, 1, 1, 1),)
     assert shapes["annotator_detector"][0] == (1, 1, 1, 1)
+
+
+PVANET_384 = "sanghoon__pva-faster-rcnn/models__pvanet_obsolete__example_train_384__train.prototxt"
+
+
+def test_a_failure_after_an_assumed_python_input_size_says_so() -> None:
+    """PVANet's 384 training net under py-faster-rcnn's default config (RoIDataLayer.setup():
+    [1, 3, 600, 1000]): 600 and 1000 are no multiples of 32, so conv4_1/incep's pooled and strided
+    branches disagree (38x63 vs 37x62), as in Caffe with that config. PVANet's own cfgs
+    (SCALE_MULTIPLE_OF: 32) give sizes that build; the error names the assumed size and the way out."""
+    with pytest.raises(ShapeError, match=r"conv4_1/incep.*default config: 'data' \[1, 3, 600, 1000\].*"
+                                         r"--input-shape data=1,3,H,W"):
+        analyze(corpus_file(PVANET_384), phase="TRAIN")
+    analysis = analyze(corpus_file(PVANET_384), phase="TRAIN", input_shapes={"data": (1, 3, 864, 1440)})
+    assert analysis.layers[0].top_shapes[0] == (1, 3, 864, 1440)
+    assert not analysis.partial
+
+
+def test_a_failure_with_the_input_size_given_names_no_default() -> None:
+    with pytest.raises(ShapeError) as caught:
+        analyze(corpus_file(PVANET_384), phase="TRAIN", input_shapes={"data": (1, 3, 600, 1000)})
+    assert "default config" not in str(caught.value)
