@@ -33,6 +33,7 @@ from tests.fuzz_mutations import (
     run_command,
     seed_files,
 )
+from tests.wire_writer import varint
 
 MAX_SEED_PARAMS = 1 << 18  # seeds store their values only up to this many elements (1 MiB of floats)
 MAX_INPUT_BYTES = 4 << 20
@@ -50,16 +51,6 @@ Field = tuple[int, int, "int | bytes"]  # (number, wire type, varint value or ra
 # --------------------------------------------------------------------------------------------
 # The wire format, written and read independently of blobcalc.wire/weights
 # --------------------------------------------------------------------------------------------
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
 
 def encode(fields: Sequence[Field]) -> bytes:
     out = bytearray()

@@ -28,6 +28,7 @@ from blobcalc.weights import (
     read_weights,
     read_weights_bytes,
 )
+from tests.wire_writer import varint
 
 PROJECT = Path(__file__).resolve().parent.parent
 LENET = str(PROJECT / "blobcalc" / "examples" / "lenet.prototxt")
@@ -84,15 +85,6 @@ def test_one_wide_cell_does_not_widen_every_row(fan_out_net: Path, fmt: str,
 
 def weights_bytes(layers: list[tuple[bytes, list[tuple[int, ...]]]], net_name: bytes = b"w") -> bytes:
     """A .caffemodel written by hand (names may be any bytes): (name, blob shapes) per layer."""
-    def varint(value: int) -> bytes:
-        value &= (1 << 64) - 1
-        out = bytearray()
-        while value > 0x7F:
-            out.append(value & 0x7F | 0x80)
-            value >>= 7
-        out.append(value)
-        return bytes(out)
-
     def field(number: int, payload: bytes) -> bytes:
         return varint(number << 3 | 2) + varint(len(payload)) + payload
 
@@ -281,14 +273,6 @@ def test_a_sparse_file_whose_name_spans_it_stays_small(tmp_path: Path) -> None:
     """1.9 GB on paper, a few KB on disk: one layer whose name is the whole file."""
     size = 1_900_000_000
     path = tmp_path / "sparse.caffemodel"
-
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while value > 0x7F:
-            out.append(value & 0x7F | 0x80)
-            value >>= 7
-        out.append(value)
-        return bytes(out)
 
     name_length = size - 20
     name_header = b"\x0a" + varint(name_length)

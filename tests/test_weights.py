@@ -25,6 +25,7 @@ from blobcalc.weights import (
     read_weights,
     read_weights_bytes,
 )
+from tests.wire_writer import varint
 
 V1 = caffe_pb2.V1LayerParameter
 
@@ -137,16 +138,6 @@ def test_empty_file_is_an_empty_net() -> None:
 # --------------------------------------------------------------------------------------------
 # Wire-format corners: unpacked values, merged shapes, negative int32, unknown fields, groups
 # --------------------------------------------------------------------------------------------
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
 
 def tag(field: int, wire_type: int) -> bytes:
     return varint(field << 3 | wire_type)
