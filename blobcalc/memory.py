@@ -26,7 +26,7 @@ from blobcalc.backward import layer_model_of, run_contexts
 from blobcalc.graph import BlobRef
 from blobcalc.result import LayerResult, NetAnalysis
 from blobcalc.shapes.model import DATA_IN_BUFFER, SHARES_BOTH, SHARES_DATA, Buffer, NotModelled, RunContext
-from blobcalc.shapes.registry import Shape, ShapeRule, count, rule_for_layer
+from blobcalc.shapes.registry import Shape, ShapeRule, count, is_source_layer
 from blobcalc.solver import SolverSettings
 
 FLOAT32_BYTES = 4  # Caffe's Net<float>: every blob element is a 4-byte float
@@ -339,8 +339,7 @@ def seed_counts(per_image: NetAnalysis) -> tuple[int, int]:
         if result.auto_split or not result.known:
             continue
         elements = result.output_elements
-        rule = rule_for_layer(layer.param)
-        if result.replaced_type or (rule is not None and rule.source):
+        if result.replaced_type or is_source_layer(layer.param):
             inputs += elements
         else:
             activations += elements

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from blobcalc import caffe_pb2
 from blobcalc.compute import net_compute
 from blobcalc.errors import BlobcalcError
-from blobcalc.graph import NetLayer
 from blobcalc.memory import (
     DEFAULT_ENGINE,
     DTYPE_BYTES,
@@ -23,7 +22,7 @@ from blobcalc.memory import (
     unique_blob_bytes,
 )
 from blobcalc.result import NetAnalysis
-from blobcalc.shapes.registry import rule_for_layer
+from blobcalc.shapes.registry import is_source_layer
 from blobcalc.solver import SolverSettings
 
 # The analysed net (or its TRAIN analysis) again, over the same graph, at another batch; and the net
@@ -88,9 +87,11 @@ class MemoryReport:
 
     @property
     def training_total(self) -> int | None:
-        if self.training is None:
-            return None
-        return self.training.totals.total + sum(test.totals.total for test in self.test_nets)
+        return None if self.training is None else self.with_test_nets(self.training)
+
+    def with_test_nets(self, training: NetMemory) -> int:
+        """A training figure of the TRAIN net plus the solver's test nets (their activations and buffers)."""
+        return training.totals.total + sum(test.totals.total for test in self.test_nets)
 
     @property
     def assumed_loss_text(self) -> str:
@@ -146,7 +147,7 @@ def with_assumed_loss(train: NetAnalysis) -> tuple[NetAnalysis, tuple[str, ...]]
         result, layer = layers[index], train.graph.layers[index]
         tops = [top in outputs and top not in marked and result.known for top in result.tops]
         marked.update(result.tops)
-        if not any(tops) or not result.bottoms or result.type in _NOT_TRAINABLE_OUTPUTS or _is_source(layer):
+        if not any(tops) or not result.bottoms or result.type in _NOT_TRAINABLE_OUTPUTS or is_source_layer(layer.param):
             continue
         weights = tuple(1.0 if flag else 0.0 for flag in tops)
         layers[index] = dataclasses.replace(result, loss_weights=weights)
@@ -155,11 +156,6 @@ def with_assumed_loss(train: NetAnalysis) -> tuple[NetAnalysis, tuple[str, ...]]
     if not blobs:
         return train, ()
     return dataclasses.replace(train, layers=tuple(layers)), blobs
-
-
-def _is_source(layer: NetLayer) -> bool:
-    rule = rule_for_layer(layer.param)
-    return rule is not None and rule.source
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from blobcalc.errors import InputFileError
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _READ_CHUNK = 1 << 20
 
 
@@ -40,7 +40,7 @@ def open_regular_file(path: str, expected: str = "a regular file") -> BinaryIO:
     InputFileError that says what it is ("is a FIFO (named pipe), not a prototxt file: ..."). `expected`
     names what the caller wanted ("a prototxt file", "a .caffemodel file")."""
     try:
-        descriptor = os.open(path, _OPEN_FLAGS)
+        descriptor = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
         raise InputFileError(path, "no such file") from None
     except IsADirectoryError:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from blobcalc.errors import BlobcalcError
-from blobcalc.regular_files import file_kind
+from blobcalc.regular_files import OPEN_FLAGS, file_kind
 from blobcalc.scan_walk import NET, OTHER, SOLVER, SPECIAL, UNREADABLE, WEIGHTS, Candidate, discover
 
 if TYPE_CHECKING:
@@ -204,9 +204,6 @@ def analyse_file(candidate: Candidate, options: ScanOptions) -> Analysed:
                                         f"[{os.path.basename(where.filename)}:{where.lineno}]"))
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
 class NotRegularFile(Exception):
     """The path is (now) a FIFO, a device or a socket: it is never read."""
 
@@ -215,7 +212,7 @@ def read_regular_file(path: str, max_bytes: int) -> bytes | None:
     """The file's bytes, or None when it holds more than `max_bytes`. Opened as regular_files opens
     every input (never blocking: a FIFO swapped in for the file while the scan runs is refused after
     fstat, the read is bounded), but each outcome is a row here, not an error."""
-    descriptor = os.open(path, _OPEN_FLAGS)
+    descriptor = os.open(path, OPEN_FLAGS)
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):

@@ -177,43 +177,30 @@ def load_weight_seeds(paths: Sequence[Path]) -> list[Seed]:
 Mutator = Callable[[list[Field], random.Random], list[Field]]
 
 
-def _layers(net: list[Field]) -> list[int]:
-    return [i for i, (number, wire_type, _) in enumerate(net) if number in (NET_LAYER, NET_LAYERS)
-            and wire_type == LEN]
+def _edit_one(fields: list[Field], numbers: tuple[int, ...], rng: random.Random,
+              edit: Callable[[list[Field]], list[Field]]) -> list[Field]:
+    """One length-delimited field numbered in `numbers`, picked at random, decoded, edited and encoded
+    again; `fields` unchanged when there is none or it does not decode."""
+    candidates = [i for i, (number, wire_type, _) in enumerate(fields) if number in numbers and wire_type == LEN]
+    if not candidates:
+        return fields
+    i = rng.choice(candidates)
+    number, wire_type, payload = fields[i]
+    assert isinstance(payload, bytes)
+    inner = decode(payload)
+    if inner is None:
+        return fields
+    fields = list(fields)
+    fields[i] = (number, wire_type, encode(edit(inner)))
+    return fields
 
 
 def _edit_layer(net: list[Field], rng: random.Random, edit: Callable[[list[Field]], list[Field]]) -> list[Field]:
-    layers = _layers(net)
-    if not layers:
-        return net
-    i = rng.choice(layers)
-    number, wire_type, payload = net[i]
-    assert isinstance(payload, bytes)
-    fields = decode(payload)
-    if fields is None:
-        return net
-    net = list(net)
-    net[i] = (number, wire_type, encode(edit(fields)))
-    return net
+    return _edit_one(net, (NET_LAYER, NET_LAYERS), rng, edit)
 
 
 def _edit_blob(net: list[Field], rng: random.Random, edit: Callable[[list[Field]], list[Field]]) -> list[Field]:
-    def in_layer(layer: list[Field]) -> list[Field]:
-        blobs = [i for i, (number, wire_type, _) in enumerate(layer) if number in (LAYER_BLOBS, V1_BLOBS)
-                 and wire_type == LEN]
-        if not blobs:
-            return layer
-        i = rng.choice(blobs)
-        number, wire_type, payload = layer[i]
-        assert isinstance(payload, bytes)
-        fields = decode(payload)
-        if fields is None:
-            return layer
-        layer = list(layer)
-        layer[i] = (number, wire_type, encode(edit(fields)))
-        return layer
-
-    return _edit_layer(net, rng, in_layer)
+    return _edit_layer(net, rng, lambda layer: _edit_one(layer, (LAYER_BLOBS, V1_BLOBS), rng, edit))
 
 
 def set_dims(net: list[Field], rng: random.Random) -> list[Field]:

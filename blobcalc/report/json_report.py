@@ -122,13 +122,12 @@ def _training_block(report: NetReport, training: NetMemory) -> dict[str, Any]:
     memory = report.memory
     train_partial = memory.training_partial
     unknown = {layer.index for layer in report.analysis.unknown_layers} if report.analysis.phase == "TRAIN" else set()
-    total = training.totals.total + sum(test.totals.total for test in memory.test_nets)
     return {**_net_memory(training, unknown),
             "solver": {"type": memory.solver.type,
                        "regularization_type": memory.solver.regularization_type,
                        "weight_decay": memory.solver.weight_decay, "source": memory.solver.source},
             "test_nets": [_net_memory(test, set()) for test in memory.test_nets],
-            "total_with_test_nets": exact(total, train_partial)}
+            "total_with_test_nets": exact(memory.with_test_nets(training), train_partial)}
 
 
 def as_dict(report: NetReport) -> dict[str, Any]:

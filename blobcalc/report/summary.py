@@ -83,7 +83,7 @@ def summary_items(report: NetReport, unit: str) -> list[SummaryItem]:
                         for test, batch in zip(memory.test_nets, memory.test_batches, strict=False))
         notes = ((memory.assumed_loss_text,) if memory.assumed_loss else ()) + memory.training_notes
         if memory.training_as_written is not None:
-            as_written = memory.training_as_written.totals.total + sum(t.totals.total for t in memory.test_nets)
+            as_written = memory.with_test_nets(memory.training_as_written)
             notes += (f"Caffe as written (no loss weight, so no backward pass; what a real run of this file "
                       f"allocates): {bytes_text(as_written, train_partial, unit)}",)
         items.append(SummaryItem(

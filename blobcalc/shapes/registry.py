@@ -16,9 +16,8 @@ from blobcalc.shapes.model import (
     own_tops,
     propagated_diffs_only,
 )
+from blobcalc.shapes.model import Shape as Shape  # re-exported: the rule modules import it from here
 from blobcalc.shapes.model import count as model_count
-
-Shape = tuple[int, ...]
 
 
 class RuleCheckFailed(Exception):
@@ -156,6 +155,12 @@ def rule_for_layer(layer: caffe_pb2.LayerParameter) -> ShapeRule | None:
     if layer.type == "Python":
         return rule_for(python_rule_key(layer.python_param.module, layer.python_param.layer))
     return rule_for(layer.type)
+
+
+def is_source_layer(layer: caffe_pb2.LayerParameter) -> bool:
+    """A data or input layer: its rule feeds the net from outside (its first axis is the batch)."""
+    rule = rule_for_layer(layer)
+    return rule is not None and rule.source
 
 
 def registered_types() -> tuple[str, ...]:
